@@ -1,6 +1,9 @@
 //! The decoder: typed, borrowing, bounds-checked reads of neopack values.
 
+mod elem;
 mod walk;
+
+pub use elem::{Elem, ElemReader};
 
 use crate::error::{Error, ErrorKind};
 use crate::tag::{Scalar, Tag};
@@ -387,9 +390,10 @@ impl<'a> Decoder<'a> {
     /// Reads a varint of at most `bits` bits.
     #[inline]
     fn varint(&mut self, bits: u32) -> Result<u64, Error> {
-        match varint::read(self.rest(), bits) {
-            Ok((value, length)) => {
-                self.pos += length;
+        let rest = self.rest();
+        match varint::read(rest, bits) {
+            Ok((value, tail)) => {
+                self.pos += rest.len() - tail.len();
                 Ok(value)
             }
             Err(kind) => Err(self.error(kind)),

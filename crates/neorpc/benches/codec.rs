@@ -1,5 +1,7 @@
 //! neopack and `codec` throughput on a representative call and on a 1 MiB `list<u8>`, beside
-//! postcard (serde) on the same data and a plain memcpy of the encoded bytes (the floor).
+//! postcard (serde) on the same data and a plain memcpy of the encoded bytes (the floor); and
+//! the representative `codec_decode` split into its parts (`split`, which runs last so that its
+//! allocations leave the heap of the other groups as it was).
 //!
 //! Run: `cargo bench -p neorpc --bench codec`. Results and ratios: BENCHMARKS.md.
 
@@ -298,5 +300,79 @@ mod bytes_1mib {
         let data = data();
         b.counter(BytesCount::new(LEN))
             .bench(|| black_box(&data).to_vec());
+    }
+}
+
+/// Where `representative::codec_decode` spends its time: building its `list<u32>` of 1,000 as
+/// `Val`s with no decoding at all (a `Val` is 40 bytes with wasmtime 48, ten times a `u32`), and
+/// the codec on the list alone and on the rest of the call.
+mod split {
+    use super::*;
+
+    /// 1,000 `Val::U32` from the scores, already decoded.
+    #[divan::bench]
+    fn vals_from_u32s(b: Bencher) {
+        let scores = args().scores;
+        b.counter(divan::counter::ItemsCount::new(scores.len()))
+            .bench(|| {
+                black_box(&scores)
+                    .iter()
+                    .map(|s| Val::U32(*s))
+                    .collect::<Vec<Val>>()
+            });
+    }
+
+    /// The same 1,000 u32s copied into a `Vec<u32>`: the allocation and writes postcard pays.
+    #[divan::bench]
+    fn u32s_copy(b: Bencher) {
+        let scores = args().scores;
+        b.counter(divan::counter::ItemsCount::new(scores.len()))
+            .bench(|| black_box(&scores).to_vec());
+    }
+
+    /// The codec on the representative call's `list<u32>` of 1,000 alone.
+    #[divan::bench]
+    fn codec_decode_list_only(b: Bencher) {
+        let types = vec![types().swap_remove(1)];
+        let vals = vec![vals(&args()).swap_remove(1)];
+        let bytes = codec::encode_args(&vals, &types).unwrap();
+        b.counter(BytesCount::new(bytes.len()))
+            .bench(|| codec::decode_args(black_box(&bytes), black_box(&types)).unwrap());
+    }
+
+    /// The codec on the representative call without its list: the record, variant and option.
+    #[divan::bench]
+    fn codec_decode_without_list(b: Bencher) {
+        let mut types = types();
+        let mut vals = vals(&args());
+        types.remove(1);
+        vals.remove(1);
+        let bytes = codec::encode_args(&vals, &types).unwrap();
+        b.counter(BytesCount::new(bytes.len()))
+            .bench(|| codec::decode_args(black_box(&bytes), black_box(&types)).unwrap());
+    }
+
+    /// neopack alone on the same list: [`Decoder::elem_reader`] into a `Vec<u32>`.
+    #[divan::bench]
+    fn neopack_list_reader(b: Bencher) {
+        let types = vec![types().swap_remove(1)];
+        let vals = vec![vals(&args()).swap_remove(1)];
+        let bytes = codec::encode_args(&vals, &types).unwrap();
+        let run = |bytes: &[u8]| -> Result<Vec<u32>, neopack::Error> {
+            let mut dec = Decoder::new(bytes);
+            let outer = dec.list()?;
+            let (_, count) = dec.array()?;
+            let mut reader = dec.elem_reader::<u32>();
+            let mut scores = Vec::with_capacity(count as usize);
+            for _ in 0..count {
+                scores.push(reader.read()?);
+            }
+            drop(reader);
+            dec.end(outer)?;
+            Ok(scores)
+        };
+        assert_eq!(run(&bytes).unwrap(), args().scores);
+        b.counter(BytesCount::new(bytes.len()))
+            .bench(|| run(black_box(&bytes)).unwrap());
     }
 }

@@ -627,30 +627,62 @@ fn decode_array(dec: &mut Decoder<'_>, ty: &Type, kind: Scalar) -> Result<Vec<Va
     if found != kind {
         return Err(Error::mismatch(ty, format!("list<{}>", found.name())));
     }
+    // `array` checked the count against the bytes that remain.
     let mut items = Vec::with_capacity(count as usize);
-    for _ in 0..count {
-        items.push(decode_elem(dec, kind)?);
-    }
+    decode_elems(dec, kind, count, &mut items)?;
     Ok(items)
 }
 
+/// Reads `count` untagged elements of `kind` onto `items`: one loop per kind, so the match on
+/// the kind stays out of the loop.
+fn decode_elems(
+    dec: &mut Decoder<'_>,
+    kind: Scalar,
+    count: u32,
+    items: &mut Vec<Val>,
+) -> Result<(), neopack::Error> {
+    match kind {
+        Scalar::Bool => extend_elems(dec, count, items, Val::Bool),
+        Scalar::U8 => extend_elems(dec, count, items, Val::U8),
+        Scalar::U16 => extend_elems(dec, count, items, Val::U16),
+        Scalar::U32 => extend_elems(dec, count, items, Val::U32),
+        Scalar::U64 => extend_elems(dec, count, items, Val::U64),
+        Scalar::S8 => extend_elems(dec, count, items, Val::S8),
+        Scalar::S16 => extend_elems(dec, count, items, Val::S16),
+        Scalar::S32 => extend_elems(dec, count, items, Val::S32),
+        Scalar::S64 => extend_elems(dec, count, items, Val::S64),
+        Scalar::F32 => extend_elems(dec, count, items, Val::Float32),
+        Scalar::F64 => extend_elems(dec, count, items, Val::Float64),
+        Scalar::Char => extend_elems(dec, count, items, Val::Char),
+    }
+}
+
+/// Appends `count` elements of type `T` to `items`, each wrapped by `val`.
+///
+/// The loop is a `Vec::extend` over a range of known length, so the vector is grown once and
+/// each `Val` is written in place, with no capacity check per element. An error is kept and
+/// the loop runs out its count writing placeholders of the same kind (the reader stays at the
+/// bad element); the caller drops `items`.
 #[inline]
-fn decode_elem(dec: &mut Decoder<'_>, kind: Scalar) -> Result<Val, neopack::Error> {
-    let val = match kind {
-        Scalar::Bool => Val::Bool(dec.elem_bool()?),
-        Scalar::U8 => Val::U8(dec.elem_u8()?),
-        Scalar::U16 => Val::U16(dec.elem_u16()?),
-        Scalar::U32 => Val::U32(dec.elem_u32()?),
-        Scalar::U64 => Val::U64(dec.elem_u64()?),
-        Scalar::S8 => Val::S8(dec.elem_s8()?),
-        Scalar::S16 => Val::S16(dec.elem_s16()?),
-        Scalar::S32 => Val::S32(dec.elem_s32()?),
-        Scalar::S64 => Val::S64(dec.elem_s64()?),
-        Scalar::F32 => Val::Float32(dec.elem_f32()?),
-        Scalar::F64 => Val::Float64(dec.elem_f64()?),
-        Scalar::Char => Val::Char(dec.elem_char()?),
-    };
-    Ok(val)
+fn extend_elems<T: neopack::Elem>(
+    dec: &mut Decoder<'_>,
+    count: u32,
+    items: &mut Vec<Val>,
+    val: impl Fn(T) -> Val,
+) -> Result<(), neopack::Error> {
+    let mut result = Ok(());
+    let failure = &mut result;
+    let mut reader = dec.elem_reader::<T>();
+    items.extend((0..count).map(move |_| match reader.read() {
+        Ok(v) => val(v),
+        Err(e) => {
+            if failure.is_ok() {
+                *failure = Err(e);
+            }
+            val(T::default())
+        }
+    }));
+    result
 }
 
 fn decode_members(
@@ -704,11 +736,12 @@ fn decode_case(dec: &mut Decoder<'_>, cases: usize) -> Result<usize, Error> {
     Ok(index as usize)
 }
 
-/// Reads a case payload: a value of `ty`, or `unit` when the case has none.
+/// Reads a case payload: a value of `ty`, or `unit` when the case has none. `segment` is
+/// formatted only for an error.
 fn decode_payload(
     dec: &mut Decoder<'_>,
     ty: Option<&Type>,
-    segment: &str,
+    segment: impl fmt::Display,
 ) -> Result<Option<Box<Val>>, Error> {
     let Some(ty) = ty else {
         dec.unit().map_err(|e| Error::from(e).within(segment))?;
@@ -720,7 +753,7 @@ fn decode_payload(
 
 fn decode_variant(dec: &mut Decoder<'_>, cases: &[Case]) -> Result<Val, Error> {
     let case = &cases[decode_case(dec, cases.len())?];
-    let payload = decode_payload(dec, case.ty.as_ref(), &format!(".{}", case.name))?;
+    let payload = decode_payload(dec, case.ty.as_ref(), format_args!(".{}", case.name))?;
     Ok(Val::Variant(case.name.clone(), payload))
 }
 

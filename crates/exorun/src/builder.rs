@@ -1,0 +1,229 @@
+//! [`InstanceBuilder`]: composes links into a running instance.
+//!
+//! ```text
+//! InstanceBuilder::new(&runtime, app)
+//!     .link("exorun:system/logging@0.1.0", Linkable::System(Arc::new(LogSystem::new())))
+//!     .link("exorun:apps/calc@0.1.0", Linkable::Local(server))
+//!     .instantiate()
+//!     .await?
+//! ```
+//!
+//! The linker (WASI, then each link) is set up once per app and set of links and kept as an
+//! `InstancePre` in the runtime; the next instance with the same links skips straight to
+//! instantiation. Each instance still gets its own context, configured by its systems.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use wasmtime::Store;
+use wasmtime::component::Linker;
+
+use crate::bind;
+use crate::context::{ContextBuilder, ExorunCtx, Limits};
+use crate::instance::{self, InstanceHandle, State};
+use crate::ledger;
+use crate::runtime::{self, AppId, CachedPre, PreKey, Runtime};
+use crate::system::{self, SystemComponent};
+use crate::trap;
+
+/// What an import (or, for a system, a set of interfaces) is linked to.
+#[derive(Clone)]
+pub enum Linkable {
+    /// Native code providing whole interfaces; installed once per linker.
+    System(Arc<dyn SystemComponent>),
+    /// The same-named export of another local instance.
+    Local(InstanceHandle),
+}
+
+impl Linkable {
+    /// A system, from any value implementing [`SystemComponent`].
+    pub fn system(system: impl SystemComponent) -> Self {
+        Linkable::System(Arc::new(system))
+    }
+
+    fn key(&self) -> LinkKey {
+        match self {
+            Linkable::System(system) => LinkKey::System(Arc::as_ptr(system).cast::<()>() as usize),
+            Linkable::Local(handle) => LinkKey::Local(handle.address()),
+        }
+    }
+}
+
+/// Identifies a link target in the `InstancePre` cache; the cache keeps the target alive, so
+/// the address is not reused while the key exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum LinkKey {
+    System(usize),
+    Local(usize),
+}
+
+/// What can go wrong building an instance.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Runtime(#[from] runtime::Error),
+    #[error("linking `{interface}`: {source}")]
+    Bind {
+        interface: String,
+        source: bind::Error,
+    },
+    #[error(transparent)]
+    System(#[from] system::Error),
+    /// The component imports something nothing was linked to (or the links do not fit the
+    /// imports' types).
+    #[error("cannot link app `{app}`: {message}")]
+    Unlinked { app: String, message: String },
+    /// The component's start-up code failed.
+    #[error("instantiating app `{app}`: {source}")]
+    Instantiate { app: String, source: trap::Error },
+}
+
+/// Builds one instance of an app.
+pub struct InstanceBuilder<'r> {
+    runtime: &'r Runtime,
+    app: AppId,
+    links: BTreeMap<String, Linkable>,
+    context: ContextBuilder,
+    limits: Limits,
+}
+
+impl<'r> InstanceBuilder<'r> {
+    pub fn new(runtime: &'r Runtime, app: AppId) -> Self {
+        InstanceBuilder {
+            runtime,
+            app,
+            links: BTreeMap::new(),
+            context: ContextBuilder::new(),
+            limits: runtime.config().limits,
+        }
+    }
+
+    /// Links the import `interface` to `target`. For a system, `interface` names the link (the
+    /// system installs every interface it provides); linking one system under several names
+    /// installs it once.
+    pub fn link(mut self, interface: impl Into<String>, target: Linkable) -> Self {
+        self.links.insert(interface.into(), target);
+        self
+    }
+
+    /// Adds a system under its own name.
+    pub fn system(self, system: impl SystemComponent) -> Self {
+        let name = format!("system:{}", system.name());
+        self.link(name, Linkable::system(system))
+    }
+
+    /// Adjusts the context before systems configure it (clocks, seed, captured output).
+    pub fn context(mut self, configure: impl FnOnce(&mut ContextBuilder)) -> Self {
+        configure(&mut self.context);
+        self
+    }
+
+    /// Limits for this instance instead of the runtime's.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Links (or finds linked already), instantiates and registers the instance.
+    pub async fn instantiate(self) -> Result<InstanceHandle, Error> {
+        let app = self.runtime.app(self.app)?;
+        let pre = self.instance_pre(&app).await?;
+        let mut context = self.context;
+        for system in systems(&self.links) {
+            system.configure(&mut context)?;
+        }
+        let mut store = Store::new(self.runtime.engine(), context.build(self.limits));
+        store.limiter(|ctx| &mut ctx.limiter);
+        let instantiate_error = |source| Error::Instantiate {
+            app: app.name.clone(),
+            source,
+        };
+        instance::prepare_store(&mut store).map_err(instantiate_error)?;
+        let instantiated = pre.pre.instantiate_async(&mut store).await;
+        let instance = instantiated.map_err(|e| {
+            let memory_refused = store.data().limiter.memory_refused();
+            instantiate_error(trap::Error::classify(&e, memory_refused))
+        })?;
+        let id = self.runtime.next_instance_id();
+        let state = State { store, instance };
+        let handle = InstanceHandle::new(state, id, self.app, app.ledger.clone());
+        self.runtime.insert_instance(handle.clone());
+        Ok(handle)
+    }
+
+    async fn instance_pre(&self, app: &runtime::App) -> Result<Arc<CachedPre>, Error> {
+        let key: PreKey = (
+            self.app,
+            self.links
+                .iter()
+                .map(|(name, link)| (name.clone(), link.key()))
+                .collect(),
+        );
+        if let Some(cached) = self.runtime.cached_pre(&key) {
+            return Ok(cached);
+        }
+        let linker = self.setup_linker(app).await?;
+        let pre = linker
+            .instantiate_pre(&app.component)
+            .map_err(|e| Error::Unlinked {
+                app: app.name.clone(),
+                message: e.to_string(),
+            })?;
+        let links = self.links.values().cloned().collect();
+        let cached = Arc::new(CachedPre { pre, links });
+        self.runtime.cache_pre(key, cached.clone());
+        Ok(cached)
+    }
+
+    async fn setup_linker(&self, app: &runtime::App) -> Result<Linker<ExorunCtx>, Error> {
+        let mut linker = self.runtime.linker();
+        for system in systems(&self.links) {
+            system.install(&mut linker)?;
+        }
+        for (interface, link) in &self.links {
+            let Linkable::Local(target) = link else {
+                continue;
+            };
+            link_local(&mut linker, &app.ledger, interface, target).await?;
+        }
+        Ok(linker)
+    }
+}
+
+async fn link_local(
+    linker: &mut Linker<ExorunCtx>,
+    importer: &ledger::Ledger,
+    interface: &str,
+    target: &InstanceHandle,
+) -> Result<(), Error> {
+    let bind_error = |source: bind::Error| Error::Bind {
+        interface: interface.to_owned(),
+        source,
+    };
+    let required = importer
+        .import(interface)
+        .map_err(|e| bind_error(e.into()))?;
+    bind::link_local_interface(linker, required, target)
+        .await
+        .map_err(bind_error)
+}
+
+/// The distinct systems among the links, in link-name order.
+fn systems(links: &BTreeMap<String, Linkable>) -> Vec<Arc<dyn SystemComponent>> {
+    let mut seen: Vec<usize> = Vec::new();
+    let mut out = Vec::new();
+    for link in links.values() {
+        let Linkable::System(system) = link else {
+            continue;
+        };
+        let LinkKey::System(address) = link.key() else {
+            continue;
+        };
+        if seen.contains(&address) {
+            continue;
+        }
+        seen.push(address);
+        out.push(system.clone());
+    }
+    out
+}

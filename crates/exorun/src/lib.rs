@@ -1,0 +1,27 @@
+//! exorun: host wasm components (wasm32-wasip2) on wasmtime and link each import to a native
+//! system component, another local instance, or a remote peer over neorpc.
+//!
+//! Module map (see ARCHITECTURE.md):
+//! - [`context`]: `ContextBuilder` (staging) and `ExorunCtx` (the store's state, a `WasiView`).
+//! - [`system`]: the `SystemComponent` trait and `WasiSystem`.
+//! - [`instance`]: `InstanceHandle`, a store and instance behind an async mutex.
+//! - [`runtime`]: the `Runtime` registry of apps, peers and instances.
+//! - [`ledger`]: interface schemas read from component types; contract checks at link time.
+//! - [`bind`]: linking an import to a local instance or a remote peer.
+//! - [`builder`]: `InstanceBuilder`, composing links into an instance.
+//! - [`trap`]: mapping wasmtime errors onto `neorpc::FailureReason`.
+//! - [`transport`]: the async `Transport` trait; in-memory duplex and TCP implementations.
+//! - [`client`]: `Client`, correlating replies with calls over a transport.
+//! - [`server`]: serving `Call` frames to named instances.
+
+pub mod bind;
+pub mod builder;
+pub mod client;
+pub mod context;
+pub mod instance;
+pub mod ledger;
+pub mod runtime;
+pub mod server;
+pub mod system;
+pub mod transport;
+pub mod trap;

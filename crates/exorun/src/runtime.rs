@@ -1,0 +1,456 @@
+//! The [`Runtime`]: a wasmtime [`Engine`] and registries of apps (compiled components with their
+//! ledgers), peers (transports to other nodes) and instances.
+//!
+//! Compilation happens once per distinct component per process: compiled components are kept in
+//! a process-wide cache keyed by the engine's configuration and the bytes' hash, and runtimes
+//! with the same [`Config`] share one engine. Linking happens once per app and set of links:
+//! the builder keeps the resulting `InstancePre` here (see [`Runtime::stats`]).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
+
+use dashmap::DashMap;
+use wasmtime::component::{Component, InstancePre, Linker};
+use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::context::{ExorunCtx, Limits};
+use crate::instance::InstanceHandle;
+use crate::ledger::Ledger;
+use crate::transport::Transport;
+
+/// The most `InstancePre`s a runtime keeps; past it the cache starts over.
+pub const PRE_CACHE_MAX: usize = 1024;
+
+/// An app (a compiled component) registered in a runtime.
+#[derive(Debug, Copy, Clone, Hash, PartialEq, Eq, PartialOrd, Ord)]
+pub struct AppId(pub u64);
+
+/// A peer (a transport to another node) registered in a runtime.
+#[derive(Debug, Copy, Clone, Hash, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PeerId(pub u64);
+
+/// An instance registered in a runtime.
+#[derive(Debug, Copy, Clone, Hash, PartialEq, Eq, PartialOrd, Ord)]
+pub struct InstanceId(pub u64);
+
+impl fmt::Display for AppId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "app#{}", self.0)
+    }
+}
+
+impl fmt::Display for PeerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "peer#{}", self.0)
+    }
+}
+
+impl fmt::Display for InstanceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "instance#{}", self.0)
+    }
+}
+
+/// What a lookup was looking for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    App,
+    Peer,
+    Instance,
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Kind::App => f.write_str("app"),
+            Kind::Peer => f.write_str("peer"),
+            Kind::Instance => f.write_str("instance"),
+        }
+    }
+}
+
+/// What can go wrong in the registry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// No such id is registered.
+    #[error("{kind} {id} not found")]
+    NotFound { kind: Kind, id: u64 },
+    /// The engine could not be created from the configuration.
+    #[error("cannot create the engine: {message}")]
+    Engine { message: String },
+    /// The bytes are not a valid component.
+    #[error("cannot compile app `{app}`: {message}")]
+    Compile { app: String, message: String },
+}
+
+/// How the engine allocates instances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Pooling {
+    /// The most component instances alive at once in the engine.
+    pub component_instances_max: u32,
+}
+
+impl Default for Pooling {
+    fn default() -> Self {
+        Pooling {
+            component_instances_max: 256,
+        }
+    }
+}
+
+/// How a runtime is set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// Limits for every instance, unless its builder sets its own.
+    pub limits: Limits,
+    /// The pooling allocator (fast instantiation) or, with `None`, allocation on demand.
+    pub pooling: Option<Pooling>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            limits: Limits::default(),
+            pooling: Some(Pooling::default()),
+        }
+    }
+}
+
+/// What makes two engines interchangeable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct EngineKey {
+    pooling: Option<u32>,
+    memory_bytes_max: usize,
+    table_elements_max: usize,
+}
+
+impl EngineKey {
+    fn of(config: &Config) -> Self {
+        EngineKey {
+            pooling: config.pooling.map(|p| p.component_instances_max),
+            memory_bytes_max: config.limits.memory_bytes_max,
+            table_elements_max: config.limits.table_elements_max,
+        }
+    }
+}
+
+/// One engine per distinct configuration, and the components compiled with it.
+struct SharedEngine {
+    engine: Engine,
+    compiled: Mutex<BTreeMap<(u64, usize), Component>>,
+}
+
+static ENGINES: LazyLock<Mutex<BTreeMap<EngineKey, Arc<SharedEngine>>>> =
+    LazyLock::new(|| Mutex::new(BTreeMap::new()));
+
+fn shared_engine(config: &Config) -> Result<Arc<SharedEngine>, Error> {
+    let key = EngineKey::of(config);
+    let mut engines = ENGINES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(shared) = engines.get(&key) {
+        return Ok(shared.clone());
+    }
+    let engine = new_engine(config)?;
+    let shared = Arc::new(SharedEngine {
+        engine,
+        compiled: Mutex::new(BTreeMap::new()),
+    });
+    engines.insert(key, shared.clone());
+    Ok(shared)
+}
+
+/// The engine configuration exorun runs with: fuel, deterministic floats and SIMD, no
+/// concurrency support (it quadruples the cost of a call), and no compiler threads in the
+/// simulation.
+pub fn engine_config(config: &Config) -> wasmtime::Config {
+    let mut wasm = wasmtime::Config::new();
+    wasm.concurrency_support(false);
+    wasm.consume_fuel(true);
+    wasm.cranelift_nan_canonicalization(true);
+    wasm.relaxed_simd_deterministic(true);
+    #[cfg(madsim)]
+    wasm.parallel_compilation(false);
+    if let Some(pooling) = config.pooling {
+        let pool = pooling_config(&pooling, &config.limits);
+        wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
+    wasm
+}
+
+fn pooling_config(pooling: &Pooling, limits: &Limits) -> PoolingAllocationConfig {
+    let instances = pooling.component_instances_max;
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(instances);
+    pool.total_core_instances(instances.saturating_mul(8));
+    pool.total_memories(instances.saturating_mul(2));
+    pool.total_tables(instances.saturating_mul(8));
+    pool.total_stacks(instances);
+    pool.max_memory_size(limits.memory_bytes_max);
+    pool.table_elements(limits.table_elements_max);
+    pool
+}
+
+fn new_engine(config: &Config) -> Result<Engine, Error> {
+    Engine::new(&engine_config(config)).map_err(|e| Error::Engine {
+        message: e.to_string(),
+    })
+}
+
+/// A registered app.
+#[derive(Clone)]
+pub struct App {
+    pub name: String,
+    pub component: Component,
+    pub ledger: Arc<Ledger>,
+}
+
+/// A registered peer.
+#[derive(Clone)]
+pub struct Peer {
+    pub name: String,
+    pub transport: Arc<dyn Transport>,
+}
+
+/// Counters, for tests and benchmarks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Components compiled by this runtime (not found in the process-wide cache).
+    pub compilations: u64,
+    /// Linkers set up and turned into an `InstancePre`.
+    pub linker_setups: u64,
+    /// Instantiations that reused a cached `InstancePre`.
+    pub pre_cache_hits: u64,
+}
+
+/// A cached `InstancePre` and the links it was made with (kept alive so that the addresses in
+/// the cache key stay unique).
+pub(crate) struct CachedPre {
+    pub(crate) pre: InstancePre<ExorunCtx>,
+    pub(crate) links: Vec<crate::builder::Linkable>,
+}
+
+/// The cache key of an `InstancePre`: the app and, per linked name, what it is linked to.
+pub(crate) type PreKey = (AppId, Vec<(String, crate::builder::LinkKey)>);
+
+/// Apps, peers and instances, and the engine they run on.
+pub struct Runtime {
+    config: Config,
+    shared: Arc<SharedEngine>,
+    base_linker: Linker<ExorunCtx>,
+    next_id: AtomicU64,
+    apps: DashMap<AppId, App>,
+    peers: DashMap<PeerId, Peer>,
+    instances: DashMap<InstanceId, InstanceHandle>,
+    pres: DashMap<PreKey, Arc<CachedPre>>,
+    compilations: AtomicU64,
+    linker_setups: AtomicU64,
+    pre_cache_hits: AtomicU64,
+}
+
+impl Runtime {
+    /// A runtime with the default [`Config`].
+    pub fn new() -> Result<Runtime, Error> {
+        Runtime::with_config(Config::default())
+    }
+
+    /// A runtime with `config`.
+    pub fn with_config(config: Config) -> Result<Runtime, Error> {
+        let shared = shared_engine(&config)?;
+        let base_linker = base_linker(&shared.engine)?;
+        Ok(Runtime {
+            config,
+            shared,
+            base_linker,
+            next_id: AtomicU64::new(1),
+            apps: DashMap::new(),
+            peers: DashMap::new(),
+            instances: DashMap::new(),
+            pres: DashMap::new(),
+            compilations: AtomicU64::new(0),
+            linker_setups: AtomicU64::new(0),
+            pre_cache_hits: AtomicU64::new(0),
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.shared.engine
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Compiles `bytes` (or finds them compiled already) and registers the app.
+    pub fn register_app(&self, name: &str, bytes: &[u8]) -> Result<AppId, Error> {
+        let component = self.compile(name, bytes)?;
+        let ledger = Arc::new(Ledger::from_component(self.engine(), &component));
+        let id = AppId(self.next_id());
+        let name = name.to_owned();
+        let app = App {
+            name,
+            component,
+            ledger,
+        };
+        self.apps.insert(id, app);
+        Ok(id)
+    }
+
+    fn compile(&self, name: &str, bytes: &[u8]) -> Result<Component, Error> {
+        let mut hasher = std::hash::DefaultHasher::new();
+        bytes.hash(&mut hasher);
+        let key = (hasher.finish(), bytes.len());
+        let cached = self.compiled_lock().get(&key).cloned();
+        if let Some(component) = cached {
+            return Ok(component);
+        }
+        let component = Component::new(self.engine(), bytes).map_err(|e| Error::Compile {
+            app: name.to_owned(),
+            message: e.to_string(),
+        })?;
+        self.compilations.fetch_add(1, Ordering::Relaxed);
+        self.compiled_lock().insert(key, component.clone());
+        Ok(component)
+    }
+
+    fn compiled_lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<(u64, usize), Component>> {
+        let compiled = self.shared.compiled.lock();
+        compiled.unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The app registered as `id`.
+    pub fn app(&self, id: AppId) -> Result<App, Error> {
+        let app = self.apps.get(&id).ok_or(Error::NotFound {
+            kind: Kind::App,
+            id: id.0,
+        })?;
+        Ok(app.clone())
+    }
+
+    /// Registered apps, sorted by id.
+    pub fn app_ids(&self) -> Vec<AppId> {
+        let mut ids: Vec<AppId> = self.apps.iter().map(|e| *e.key()).collect();
+        ids.sort();
+        ids
+    }
+
+    /// Registers a transport to another node.
+    pub fn add_peer(&self, name: &str, transport: Arc<dyn Transport>) -> PeerId {
+        let id = PeerId(self.next_id());
+        let name = name.to_owned();
+        self.peers.insert(id, Peer { name, transport });
+        id
+    }
+
+    /// The peer registered as `id`.
+    pub fn peer(&self, id: PeerId) -> Result<Peer, Error> {
+        let peer = self.peers.get(&id).ok_or(Error::NotFound {
+            kind: Kind::Peer,
+            id: id.0,
+        })?;
+        Ok(peer.clone())
+    }
+
+    /// Forgets the peer registered as `id`.
+    pub fn remove_peer(&self, id: PeerId) -> Result<Peer, Error> {
+        let (_, peer) = self.peers.remove(&id).ok_or(Error::NotFound {
+            kind: Kind::Peer,
+            id: id.0,
+        })?;
+        Ok(peer)
+    }
+
+    /// Registered peers, sorted by id.
+    pub fn peer_ids(&self) -> Vec<PeerId> {
+        let mut ids: Vec<PeerId> = self.peers.iter().map(|e| *e.key()).collect();
+        ids.sort();
+        ids
+    }
+
+    /// The instance registered as `id`.
+    pub fn instance(&self, id: InstanceId) -> Result<InstanceHandle, Error> {
+        let handle = self.instances.get(&id).ok_or(Error::NotFound {
+            kind: Kind::Instance,
+            id: id.0,
+        })?;
+        Ok(handle.clone())
+    }
+
+    /// Forgets the instance registered as `id`; it lives on while handles on it do.
+    pub fn remove_instance(&self, id: InstanceId) -> Result<InstanceHandle, Error> {
+        let (_, handle) = self.instances.remove(&id).ok_or(Error::NotFound {
+            kind: Kind::Instance,
+            id: id.0,
+        })?;
+        self.pres.retain(|_, cached| !cached.links_to(&handle));
+        Ok(handle)
+    }
+
+    /// Registered instances, sorted by id.
+    pub fn instance_ids(&self) -> Vec<InstanceId> {
+        let mut ids: Vec<InstanceId> = self.instances.iter().map(|e| *e.key()).collect();
+        ids.sort();
+        ids
+    }
+
+    pub fn stats(&self) -> Stats {
+        Stats {
+            compilations: self.compilations.load(Ordering::Relaxed),
+            linker_setups: self.linker_setups.load(Ordering::Relaxed),
+            pre_cache_hits: self.pre_cache_hits.load(Ordering::Relaxed),
+        }
+    }
+
+    pub(crate) fn next_instance_id(&self) -> InstanceId {
+        InstanceId(self.next_id())
+    }
+
+    pub(crate) fn insert_instance(&self, handle: InstanceHandle) {
+        self.instances.insert(handle.id(), handle);
+    }
+
+    /// A linker with WASI p2 (no ambient access: that comes from the context) and shadowing
+    /// allowed, so that systems may replace WASI functions.
+    pub(crate) fn linker(&self) -> Linker<ExorunCtx> {
+        self.linker_setups.fetch_add(1, Ordering::Relaxed);
+        self.base_linker.clone()
+    }
+
+    pub(crate) fn cached_pre(&self, key: &PreKey) -> Option<Arc<CachedPre>> {
+        let cached = self.pres.get(key)?.clone();
+        self.pre_cache_hits.fetch_add(1, Ordering::Relaxed);
+        Some(cached)
+    }
+
+    pub(crate) fn cache_pre(&self, key: PreKey, cached: Arc<CachedPre>) {
+        if self.pres.len() >= PRE_CACHE_MAX {
+            self.pres.clear();
+        }
+        self.pres.insert(key, cached);
+    }
+}
+
+impl CachedPre {
+    fn links_to(&self, handle: &InstanceHandle) -> bool {
+        self.links.iter().any(|link| match link {
+            crate::builder::Linkable::Local(target) => target.same(handle),
+            crate::builder::Linkable::System(_) => false,
+        })
+    }
+}
+
+fn base_linker(engine: &Engine) -> Result<Linker<ExorunCtx>, Error> {
+    let mut linker = Linker::new(engine);
+    linker.allow_shadowing(true);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| Error::Engine {
+        message: e.to_string(),
+    })?;
+    Ok(linker)
+}

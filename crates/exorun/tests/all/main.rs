@@ -1,0 +1,34 @@
+//! exorun's integration tests: one binary, one module per layer, bottom-up.
+//!
+//! The guest components come from `scripts/build_apps.sh`, which writes them to
+//! `crates/exorun/tests/fixtures/<world>.wasm`. The same tests run under `--cfg madsim`
+//! (`#[tokio::test]` is madsim's test macro there, through madsim-tokio).
+
+// Fixtures, runtimes, value helpers and a mock transport, shared by the modules below.
+mod support;
+
+// Context and WASI: a mounted file is readable; outside the mount and missing files give
+// specific WASI error codes and no host path; user data and mount failures.
+mod context;
+
+// InstanceHandle: mutual exclusion, and survival of failing and panicking closures.
+mod instance_handle;
+
+// The registry: concurrent registration gives unique, retrievable ids; unknown ids are NotFound.
+mod registry;
+
+// The Ledger: interface schemas, and contract violations rejected at link time.
+mod ledger;
+
+// Limits: fuel, memory and other traps as typed errors; the host stays healthy after them.
+mod limits;
+
+// The seed's integration suite, ported: runtime, apps, peers, logging, local linking, KV,
+// the diamond dependency.
+mod integration_suite;
+
+// Transports: the in-memory duplex pair and TCP framing (limits, truncation, clean EOF).
+mod transport;
+
+// The RPC client: correlation, failure fidelity, timeouts, disconnects, pushback, handshake.
+mod client;

@@ -1,0 +1,224 @@
+//! Remote call benchmarks: one call's round trip through `Client` over the in-memory duplex pair
+//! and over TCP loopback, beside a raw tokio TCP echo of the same bytes (the floor); and
+//! throughput with 1, 32 and 256 concurrent callers over TCP loopback.
+//!
+//! The peer is a fake echo server task: it answers each `Call` with a `Reply` carrying the
+//! call's args as results. Run: `cargo bench -p exorun --bench remote`.
+
+use std::sync::{Arc, OnceLock};
+
+use divan::Bencher;
+use divan::counter::ItemsCount;
+use exorun::client::Client;
+use exorun::transport::{TcpTransport, Transport, duplex_pair};
+use neorpc::frame::{self, Frame};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Runtime;
+
+/// Calls each concurrent caller makes per benchmark iteration in the throughput benches.
+const CALLS_PER_CALLER: usize = 16;
+
+/// Frames buffered per direction in the duplex pair.
+const DUPLEX_CAPACITY: usize = 1024;
+
+fn main() {
+    divan::main();
+}
+
+fn runtime() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a tokio runtime")
+    })
+}
+
+/// A small args payload: the neopack list `[u64, string]`.
+fn args_payload() -> &'static [u8] {
+    static ARGS: OnceLock<Vec<u8>> = OnceLock::new();
+    ARGS.get_or_init(|| {
+        let mut enc = neopack::Encoder::new();
+        enc.list_begin().unwrap();
+        enc.u64(42).unwrap();
+        enc.str("hello, remote").unwrap();
+        enc.list_end().unwrap();
+        enc.into_bytes().unwrap()
+    })
+}
+
+/// Answers every `Call` with a `Reply` echoing its args, until the stream ends.
+async fn echo_server(transport: impl Transport) {
+    while let Ok(Some(bytes)) = transport.recv().await {
+        let Ok(Frame::Call { seq, args, .. }) = frame::decode(&bytes) else {
+            continue;
+        };
+        let mut enc = neopack::Encoder::with_capacity(args.len() + 16);
+        frame::encode_reply(&mut enc, seq, args).unwrap();
+        let reply = enc.into_bytes().unwrap();
+        if transport.send(&reply).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn duplex_client() -> &'static Arc<Client> {
+    static CLIENT: OnceLock<Arc<Client>> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        let _entered = runtime().enter();
+        let (near, far) = duplex_pair(DUPLEX_CAPACITY);
+        runtime().spawn(echo_server(far));
+        Arc::new(Client::new(Arc::new(near)))
+    })
+}
+
+fn tcp_client() -> &'static Arc<Client> {
+    static CLIENT: OnceLock<Arc<Client>> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        let runtime = runtime();
+        let transport = runtime.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let (connected, accepted) =
+                tokio::join!(TcpTransport::connect(addr), listener.accept());
+            let server = TcpTransport::from_stream(accepted.unwrap().0).unwrap();
+            tokio::spawn(echo_server(server));
+            connected.unwrap()
+        });
+        let _entered = runtime.enter();
+        Arc::new(Client::new(Arc::new(transport)))
+    })
+}
+
+/// The same bytes a `call_raw` puts on the wire: one encoded `Call` frame.
+fn call_frame() -> Vec<u8> {
+    frame::CallEncoder::new(1, "bench", "echo", args_payload())
+        .with_deadline(30_000)
+        .to_bytes()
+        .unwrap()
+}
+
+/// A raw, length-prefixed TCP echo on one connection: the floor for a round trip.
+struct RawEcho {
+    stream: tokio::sync::Mutex<TcpStream>,
+}
+
+fn raw_echo() -> &'static RawEcho {
+    static ECHO: OnceLock<RawEcho> = OnceLock::new();
+    ECHO.get_or_init(|| {
+        let stream = runtime().block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let (connected, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
+            tokio::spawn(raw_echo_server(accepted.unwrap().0));
+            let stream = connected.unwrap();
+            stream.set_nodelay(true).unwrap();
+            stream
+        });
+        RawEcho {
+            stream: tokio::sync::Mutex::new(stream),
+        }
+    })
+}
+
+async fn raw_echo_server(mut stream: TcpStream) {
+    stream.set_nodelay(true).unwrap();
+    let mut buf = Vec::new();
+    loop {
+        let Ok(size) = stream.read_u32_le().await else {
+            return;
+        };
+        buf.resize(size as usize + 4, 0);
+        buf[..4].copy_from_slice(&size.to_le_bytes());
+        if stream.read_exact(&mut buf[4..]).await.is_err() {
+            return;
+        }
+        if stream.write_all(&buf).await.is_err() {
+            return;
+        }
+    }
+}
+
+impl RawEcho {
+    /// Writes one frame (prefix and body in one write), then reads the echo back.
+    async fn round_trip(&self, wire: &[u8], echo: &mut Vec<u8>) {
+        let mut stream = self.stream.lock().await;
+        stream.write_all(wire).await.unwrap();
+        let size = stream.read_u32_le().await.unwrap();
+        echo.resize(size as usize, 0);
+        stream.read_exact(echo).await.unwrap();
+    }
+}
+
+// ---- round trip, one caller -----------------------------------------------------------------
+
+#[divan::bench]
+fn round_trip_client_duplex(bencher: Bencher) {
+    let client = duplex_client();
+    let runtime = runtime();
+    bencher.bench_local(|| {
+        runtime
+            .block_on(client.call_raw("bench", "echo", args_payload()))
+            .unwrap()
+    });
+}
+
+#[divan::bench]
+fn round_trip_client_tcp(bencher: Bencher) {
+    let client = tcp_client();
+    let runtime = runtime();
+    bencher.bench_local(|| {
+        runtime
+            .block_on(client.call_raw("bench", "echo", args_payload()))
+            .unwrap()
+    });
+}
+
+/// The floor: the bytes of one `Call` frame, echoed over raw tokio TCP.
+#[divan::bench]
+fn round_trip_raw_tcp_echo(bencher: Bencher) {
+    let echo = raw_echo();
+    let runtime = runtime();
+    let call = call_frame();
+    let mut wire = (call.len() as u32).to_le_bytes().to_vec();
+    wire.extend_from_slice(&call);
+    let mut back = Vec::new();
+    bencher.bench_local(|| {
+        runtime.block_on(echo.round_trip(&wire, &mut back));
+        back.len()
+    });
+}
+
+// ---- throughput, concurrent callers ---------------------------------------------------------
+
+/// Each iteration: `callers` tasks, each making `CALLS_PER_CALLER` calls back to back.
+#[divan::bench(args = [1, 32, 256])]
+fn throughput_client_tcp(bencher: Bencher, callers: usize) {
+    let client = tcp_client();
+    let runtime = runtime();
+    bencher
+        .counter(ItemsCount::new(callers * CALLS_PER_CALLER))
+        .bench_local(|| runtime.block_on(concurrent_calls(client, callers)));
+}
+
+async fn concurrent_calls(client: &Arc<Client>, callers: usize) {
+    let tasks: Vec<_> = (0..callers)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                for _ in 0..CALLS_PER_CALLER {
+                    client
+                        .call_raw("bench", "echo", args_payload())
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+}

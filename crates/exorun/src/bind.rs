@@ -13,12 +13,21 @@
 //! Calls into a target serialize on its lock. A cycle of local links (A calls B which calls A)
 //! deadlocks; exorun does not detect it.
 
+use std::sync::Arc;
+
+use neorpc::FailureReason;
+use neorpc::codec;
+use neorpc::schema::Type;
 use wasmtime::StoreContextMut;
 use wasmtime::component::{Func, Linker, Val, types::ComponentFunc};
 
+use crate::client::{self, Client};
 use crate::context::ExorunCtx;
+use crate::domain;
 use crate::instance::{self, InstanceHandle};
 use crate::ledger::{self, Interface};
+use crate::server::{self, Offer};
+use crate::trap;
 
 /// What can go wrong linking an import.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -33,6 +42,12 @@ pub enum Error {
     /// The target's instance lacks an export its ledger lists.
     #[error(transparent)]
     Target(#[from] instance::Error),
+    /// The peer's offer does not serve the interface under the target name.
+    #[error("peer target `{target}` does not serve `{interface}`")]
+    NotOffered { interface: String, target: String },
+    /// The handshake with the peer failed (no `Hello`, another protocol version, a bad offer).
+    #[error("handshake with peer target `{target}`: {message}")]
+    Handshake { target: String, message: String },
     /// The linker refused a definition.
     #[error("cannot define `{interface}`: {message}")]
     Linker { interface: String, message: String },
@@ -128,6 +143,185 @@ fn local_call(
         Box::new(async move {
             let called = target.call_func(func, params, results).await;
             called.map_err(wasmtime::Error::new)
+        })
+    }
+}
+
+/// A target on a remote peer: the client of the connection and the name the peer serves the
+/// interface under.
+#[derive(Clone)]
+pub struct RemoteTarget {
+    client: Arc<Client>,
+    target: Arc<str>,
+}
+
+impl RemoteTarget {
+    pub fn new(client: Arc<Client>, target: &str) -> Self {
+        RemoteTarget {
+            client,
+            target: Arc::from(target),
+        }
+    }
+
+    /// The client of the connection to the peer.
+    pub fn client(&self) -> &Arc<Client> {
+        &self.client
+    }
+
+    /// The name the peer serves the interface under.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// Identifies this target (and its clones) in the `InstancePre` cache.
+    pub(crate) fn address(&self) -> usize {
+        Arc::as_ptr(&self.target).cast::<u8>() as usize
+    }
+}
+
+/// Defines every method of the imported `interface` (`required`) as a call to the peer. Before
+/// any call, and before linking succeeds: resources are refused (the Ledger), then the peer's
+/// `Hello` offer must serve the interface under `remote.target` with a matching contract.
+pub async fn link_remote_interface(
+    linker: &mut Linker<ExorunCtx>,
+    required: &Interface,
+    remote: &RemoteTarget,
+) -> Result<(), Error> {
+    required.check_remote()?;
+    let name = required.name().to_owned();
+    let offer = peer_offer(remote).await?;
+    let Some(offered) = offer.interface(&remote.target, &name) else {
+        return Err(Error::NotOffered {
+            interface: name,
+            target: remote.target.to_string(),
+        });
+    };
+    ledger::check_contract(&required.schema, offered)?;
+    let linker_error = |e: wasmtime::Error| Error::Linker {
+        interface: name.clone(),
+        message: e.to_string(),
+    };
+    let mut instance = linker.instance(&name).map_err(linker_error)?;
+    for (function, sig) in &required.schema.funcs {
+        let method = Arc::new(RemoteMethod {
+            client: Arc::clone(&remote.client),
+            target: remote.target.to_string(),
+            method: server::method_name(&name, function),
+            params: sig.param_types(),
+            results: sig.results.clone(),
+            domain: domain::is_domain_result(&sig.results),
+        });
+        instance
+            .func_new_async(function, remote_call(method))
+            .map_err(linker_error)?;
+    }
+    Ok(())
+}
+
+/// The peer's offer, from its `Hello`.
+async fn peer_offer(remote: &RemoteTarget) -> Result<Offer, Error> {
+    let handshake = |message: String| Error::Handshake {
+        target: remote.target.to_string(),
+        message,
+    };
+    let hello = remote
+        .client
+        .peer_hello()
+        .await
+        .map_err(|e| handshake(e.to_string()))?;
+    if hello.version != neorpc::frame::VERSION {
+        let message = format!(
+            "peer speaks neorpc version {}, we speak {}",
+            hello.version,
+            neorpc::frame::VERSION
+        );
+        return Err(handshake(message));
+    }
+    Offer::decode(&hello.offer).map_err(|e| handshake(format!("malformed offer: {e}")))
+}
+
+/// Everything a remotely linked method needs per call, computed once at link time.
+struct RemoteMethod {
+    client: Arc<Client>,
+    target: String,
+    method: String,
+    params: Vec<Type>,
+    results: Vec<Type>,
+    /// The method returns `result<_, domain-error>`: a domain failure becomes its `err`.
+    domain: bool,
+}
+
+impl RemoteMethod {
+    async fn call(&self, params: &[Val], results: &mut [Val]) -> Result<(), trap::Error> {
+        let args = codec::encode_args(params, &self.params).map_err(|e| self.host(e))?;
+        let called = self
+            .client
+            .call_raw(&self.target, &self.method, &args)
+            .await;
+        let payload = match called {
+            Ok(payload) => payload,
+            Err(client::Error::Failed(FailureReason::DomainSpecific(code, message)))
+                if self.domain =>
+            {
+                results[0] = domain::err_value(code, &message);
+                return Ok(());
+            }
+            Err(client::Error::Failed(reason)) => return Err(raised(reason)),
+            Err(e) => return Err(self.host(e)),
+        };
+        let vals = codec::decode_results(&payload, &self.results).map_err(|e| self.host(e))?;
+        if vals.len() != results.len() {
+            return Err(self.host(format!(
+                "expected {} results, got {}",
+                results.len(),
+                vals.len()
+            )));
+        }
+        for (slot, val) in results.iter_mut().zip(vals) {
+            *slot = val;
+        }
+        Ok(())
+    }
+
+    fn host(&self, e: impl std::fmt::Display) -> trap::Error {
+        trap::Error::Host {
+            message: format!("remote call {} on `{}`: {e}", self.method, self.target),
+        }
+    }
+}
+
+/// A callee's failure, raised again in the caller as it was raised there.
+fn raised(reason: FailureReason) -> trap::Error {
+    match reason {
+        FailureReason::OutOfFuel => trap::Error::OutOfFuel,
+        FailureReason::OutOfMemory => trap::Error::OutOfMemory,
+        FailureReason::AppTrapped(kind) => trap::Error::AppTrapped { kind },
+        FailureReason::DomainSpecific(code, message) => trap::Error::Domain { code, message },
+        other => trap::Error::Host {
+            message: format!("remote call failed: {other}"),
+        },
+    }
+}
+
+/// The host function behind one remotely linked method.
+fn remote_call(
+    method: Arc<RemoteMethod>,
+) -> impl for<'a> Fn(
+    StoreContextMut<'a, ExorunCtx>,
+    ComponentFunc,
+    &'a [Val],
+    &'a mut [Val],
+) -> HostFuture<'a>
++ Send
++ Sync
++ 'static {
+    move |_store, _ty, params, results| {
+        let method = Arc::clone(&method);
+        Box::new(async move {
+            method
+                .call(params, results)
+                .await
+                .map_err(wasmtime::Error::new)
         })
     }
 }

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use wasmtime::Store;
 use wasmtime::component::Linker;
 
-use crate::bind;
+use crate::bind::{self, RemoteTarget};
 use crate::context::{ContextBuilder, ExorunCtx, Limits};
 use crate::instance::{self, InstanceHandle, State};
 use crate::ledger;
@@ -33,6 +33,8 @@ pub enum Linkable {
     System(Arc<dyn SystemComponent>),
     /// The same-named export of another local instance.
     Local(InstanceHandle),
+    /// The interface as a peer serves it over neorpc (see [`bind::link_remote_interface`]).
+    Remote(RemoteTarget),
 }
 
 impl Linkable {
@@ -45,6 +47,7 @@ impl Linkable {
         match self {
             Linkable::System(system) => LinkKey::System(Arc::as_ptr(system).cast::<()>() as usize),
             Linkable::Local(handle) => LinkKey::Local(handle.address()),
+            Linkable::Remote(remote) => LinkKey::Remote(remote.address()),
         }
     }
 }
@@ -55,6 +58,7 @@ impl Linkable {
 pub(crate) enum LinkKey {
     System(usize),
     Local(usize),
+    Remote(usize),
 }
 
 /// What can go wrong building an instance.
@@ -181,10 +185,15 @@ impl<'r> InstanceBuilder<'r> {
             system.install(&mut linker)?;
         }
         for (interface, link) in &self.links {
-            let Linkable::Local(target) = link else {
-                continue;
-            };
-            link_local(&mut linker, &app.ledger, interface, target).await?;
+            match link {
+                Linkable::System(_) => {}
+                Linkable::Local(target) => {
+                    link_local(&mut linker, &app.ledger, interface, target).await?;
+                }
+                Linkable::Remote(remote) => {
+                    link_remote(&mut linker, &app.ledger, interface, remote).await?;
+                }
+            }
         }
         Ok(linker)
     }
@@ -204,6 +213,24 @@ async fn link_local(
         .import(interface)
         .map_err(|e| bind_error(e.into()))?;
     bind::link_local_interface(linker, required, target)
+        .await
+        .map_err(bind_error)
+}
+
+async fn link_remote(
+    linker: &mut Linker<ExorunCtx>,
+    importer: &ledger::Ledger,
+    interface: &str,
+    remote: &RemoteTarget,
+) -> Result<(), Error> {
+    let bind_error = |source: bind::Error| Error::Bind {
+        interface: interface.to_owned(),
+        source,
+    };
+    let required = importer
+        .import(interface)
+        .map_err(|e| bind_error(e.into()))?;
+    bind::link_remote_interface(linker, required, remote)
         .await
         .map_err(bind_error)
 }

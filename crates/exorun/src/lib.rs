@@ -12,12 +12,15 @@
 //! - [`trap`]: mapping wasmtime errors onto `neorpc::FailureReason`.
 //! - [`transport`]: the async `Transport` trait; in-memory duplex and TCP implementations.
 //! - [`client`]: `Client`, correlating replies with calls over a transport.
-//! - [`server`]: serving `Call` frames to named instances.
+//! - [`server`]: serving `Call` frames to named instances; the `Offer` sent in `Hello`.
+//! - [`domain`]: how a domain failure meets WIT (`result<T, domain-error>`).
+//! - [`wave`]: WIT values as text, for the node binary.
 
 pub mod bind;
 pub mod builder;
 pub mod client;
 pub mod context;
+pub mod domain;
 pub mod instance;
 pub mod ledger;
 pub mod runtime;
@@ -25,3 +28,4 @@ pub mod server;
 pub mod system;
 pub mod transport;
 pub mod trap;
+pub mod wave;

@@ -441,7 +441,7 @@ impl CachedPre {
     fn links_to(&self, handle: &InstanceHandle) -> bool {
         self.links.iter().any(|link| match link {
             crate::builder::Linkable::Local(target) => target.same(handle),
-            crate::builder::Linkable::System(_) => false,
+            crate::builder::Linkable::System(_) | crate::builder::Linkable::Remote(_) => false,
         })
     }
 }

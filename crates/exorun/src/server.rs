@@ -1,1 +1,550 @@
-//! server (in progress)
+//! Serving `Call` frames from a transport to named instances.
+//!
+//! A node chooses what to expose: [`Server::expose`] makes one interface of one instance
+//! callable under a target name, and nothing else is. On each connection the server first sends
+//! `Hello` with its [`Offer`] (the exposed interfaces' schemas, so that a caller can check the
+//! contract before its first call), then serves frames until the stream ends.
+//!
+//! Every `Call` ends in exactly one `Reply` or `Failure`:
+//!
+//! | outcome | frame |
+//! | --- | --- |
+//! | results | `Reply` |
+//! | unknown target | `Failure(InstanceNotFound)` |
+//! | unknown interface or function | `Failure(MethodNotFound)` |
+//! | wrong number of arguments | `Failure(BadArgumentCount)` |
+//! | an argument of the wrong shape | `Failure(BadArgumentType)`, naming the path |
+//! | trap, fuel, memory | `Failure(AppTrapped / OutOfFuel / OutOfMemory)` |
+//! | `err(domain-error)` returned (see [`crate::domain`]) | `Failure(DomainSpecific(code, message))` |
+//! | deadline passed before the call could start | `Failure(DeadlineExceeded)` |
+//!
+//! The exceptions are deliberate: a duplicated `Call` (same connection, same `seq`) executes at
+//! most once: while it runs, the copy is dropped; once it is done, the copy gets the very same
+//! outcome frame again, from a window of the last `dedup_window_max` outcomes. A call cancelled
+//! before it started gets no answer: its caller has already given up.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use neopack::{Decoder, Encoder};
+use neorpc::FailureReason;
+use neorpc::codec;
+use neorpc::frame::{self, Frame};
+use neorpc::schema::{self, FuncSig, InterfaceSchema};
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use wasmtime::component::Val;
+
+use crate::domain;
+use crate::instance::InstanceHandle;
+use crate::ledger;
+use crate::transport::{self, Transport};
+
+/// Outcomes remembered per connection, to answer a duplicated `Call` without executing it.
+pub const DEDUP_WINDOW_MAX: usize = 4096;
+
+/// Calls executing at once per connection; the next `Call` waits (and so does the reading of
+/// the stream: backpressure reaches the peer instead of memory growing).
+pub const CALLS_IN_FLIGHT_MAX: usize = 1024;
+
+/// What can go wrong setting up or running a server.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The target name already serves that interface.
+    #[error("target `{target}` already exposes `{interface}`")]
+    AlreadyExposed { target: String, interface: String },
+    /// The instance does not export the interface, or it cannot cross a remote boundary.
+    #[error(transparent)]
+    Contract(#[from] ledger::Error),
+    /// The connection failed.
+    #[error(transparent)]
+    Transport(#[from] transport::Error),
+    /// The offer could not be encoded.
+    #[error("encoding the offer: {0}")]
+    Encode(neorpc::Error),
+}
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// This node's name, sent in `Hello`.
+    pub node: String,
+    /// See [`DEDUP_WINDOW_MAX`].
+    pub dedup_window_max: usize,
+    /// See [`CALLS_IN_FLIGHT_MAX`].
+    pub calls_in_flight_max: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            node: "exorun".to_owned(),
+            dedup_window_max: DEDUP_WINDOW_MAX,
+            calls_in_flight_max: CALLS_IN_FLIGHT_MAX,
+        }
+    }
+}
+
+/// The method name a `Call` frame carries: `interface#function`.
+pub fn method_name(interface: &str, function: &str) -> String {
+    format!("{interface}#{function}")
+}
+
+/// What a server exposes, by target name: sent in `Hello`, so that a caller can check its
+/// contract before the first call.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Offer {
+    pub targets: BTreeMap<String, Vec<InterfaceSchema>>,
+}
+
+impl Offer {
+    /// The offer as one neopack value: `list[target, interfaces, target, interfaces, ...]`.
+    pub fn encode(&self) -> Result<Vec<u8>, neorpc::Error> {
+        let mut enc = Encoder::new();
+        enc.list_begin()?;
+        for (target, interfaces) in &self.targets {
+            enc.str(target)?;
+            schema::encode_interfaces(&mut enc, interfaces)?;
+        }
+        enc.list_end()?;
+        Ok(enc.into_bytes()?)
+    }
+
+    /// Reads an offer from a peer's `Hello`; the bytes are hostile.
+    pub fn decode(bytes: &[u8]) -> Result<Offer, neorpc::Error> {
+        let mut dec = Decoder::new(bytes);
+        let seq = dec.list()?;
+        let mut targets = BTreeMap::new();
+        for _ in 0..seq.count / 2 {
+            let target = dec.str()?.to_owned();
+            let interfaces = schema::decode_interfaces(dec.skip()?)?;
+            targets.insert(target, interfaces);
+        }
+        dec.end(seq)?;
+        dec.finish()?;
+        Ok(Offer { targets })
+    }
+
+    /// The schema of `interface` as served under `target`.
+    pub fn interface(&self, target: &str, interface: &str) -> Option<&InterfaceSchema> {
+        self.targets
+            .get(target)?
+            .iter()
+            .find(|i| i.name == interface)
+    }
+}
+
+/// One exposed target: an instance and the interfaces of it that may be called.
+struct Target {
+    handle: InstanceHandle,
+    interfaces: BTreeMap<String, InterfaceSchema>,
+}
+
+/// Serves calls to exposed instances. Share it behind an `Arc` and call [`Server::serve`] once
+/// per connection.
+pub struct Server {
+    config: Config,
+    targets: BTreeMap<String, Target>,
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("config", &self.config)
+            .field("targets", &self.targets.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// What one connection saw, returned when it ends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnStats {
+    /// `Call` frames executed.
+    pub calls: u64,
+    /// Duplicated `Call` frames: dropped while the original ran, answered from the window after.
+    pub duplicates: u64,
+    /// Frames that did not decode.
+    pub malformed: u64,
+    /// Frames a server never expects (`Reply`, `Failure`).
+    pub unexpected: u64,
+    /// Calls cancelled before they started.
+    pub cancelled: u64,
+    /// Calls not started because their deadline had passed.
+    pub deadline_exceeded: u64,
+}
+
+impl Server {
+    pub fn new(config: Config) -> Server {
+        Server {
+            config,
+            targets: BTreeMap::new(),
+        }
+    }
+
+    /// Makes `interface`, exported by `handle`, callable under `target`. The interface must be
+    /// exported and able to cross a remote boundary (no resources).
+    pub fn expose(
+        &mut self,
+        target: &str,
+        handle: &InstanceHandle,
+        interface: &str,
+    ) -> Result<(), Error> {
+        let exported = handle.ledger().export(interface)?;
+        exported.check_remote()?;
+        let entry = self
+            .targets
+            .entry(target.to_owned())
+            .or_insert_with(|| Target {
+                handle: handle.clone(),
+                interfaces: BTreeMap::new(),
+            });
+        if entry.interfaces.contains_key(interface) || !entry.handle.same(handle) {
+            let (target, interface) = (target.to_owned(), interface.to_owned());
+            return Err(Error::AlreadyExposed { target, interface });
+        }
+        entry
+            .interfaces
+            .insert(interface.to_owned(), exported.schema.clone());
+        Ok(())
+    }
+
+    /// What this server exposes.
+    pub fn offer(&self) -> Offer {
+        let targets = self
+            .targets
+            .iter()
+            .map(|(name, target)| (name.clone(), target.interfaces.values().cloned().collect()));
+        Offer {
+            targets: targets.collect(),
+        }
+    }
+
+    /// Serves one connection until the peer closes it: sends `Hello`, then answers frames.
+    /// Calls run concurrently (at most `calls_in_flight_max`); calls on one instance serialize
+    /// on its lock.
+    pub async fn serve(
+        self: &Arc<Self>,
+        transport: Arc<dyn Transport>,
+    ) -> Result<ConnStats, Error> {
+        let offer = self.offer().encode().map_err(Error::Encode)?;
+        let mut hello = Encoder::new();
+        frame::encode_hello(&mut hello, frame::VERSION, &self.config.node, &offer)
+            .map_err(Error::Encode)?;
+        transport.send(hello.as_bytes()).await?;
+        let conn = Arc::new(Conn::new(transport, &self.config));
+        loop {
+            let Some(bytes) = conn.transport.recv().await? else {
+                break;
+            };
+            self.dispatch(&conn, &bytes).await;
+        }
+        Ok(conn.stats())
+    }
+
+    async fn dispatch(self: &Arc<Self>, conn: &Arc<Conn>, bytes: &[u8]) {
+        let Ok(frame) = frame::decode(bytes) else {
+            conn.count(&conn.malformed);
+            return;
+        };
+        match frame {
+            Frame::Call {
+                seq,
+                target,
+                method,
+                deadline_ms,
+                args,
+            } => {
+                let deadline = deadline_ms.map(|ms| Instant::now() + Duration::from_millis(ms));
+                let call = Call {
+                    seq,
+                    target: target.to_owned(),
+                    method: method.to_owned(),
+                    deadline,
+                    args: args.to_vec(),
+                };
+                self.accept(conn, call).await;
+            }
+            Frame::Cancel { seq } => conn.cancel(seq),
+            Frame::Hello { .. } => {}
+            Frame::Reply { .. } | Frame::Failure { .. } => conn.count(&conn.unexpected),
+        }
+    }
+
+    /// Starts a call unless it is a duplicate; waits for a slot first (backpressure).
+    async fn accept(self: &Arc<Self>, conn: &Arc<Conn>, call: Call) {
+        match conn.admit(call.seq) {
+            Admission::New => {}
+            Admission::Running => {
+                conn.count(&conn.duplicates);
+                return;
+            }
+            Admission::Done(outcome) => {
+                conn.count(&conn.duplicates);
+                let _ = conn.transport.send(&outcome).await;
+                return;
+            }
+        }
+        let Ok(permit) = Arc::clone(&conn.permits).acquire_owned().await else {
+            return;
+        };
+        let (server, conn) = (Arc::clone(self), Arc::clone(conn));
+        tokio::spawn(async move {
+            let _permit = permit;
+            server.run(&conn, call).await;
+        });
+    }
+
+    async fn run(&self, conn: &Conn, call: Call) {
+        conn.count(&conn.calls);
+        let seq = call.seq;
+        let outcome = match self.execute(conn, call).await {
+            Executed::Results(payload) => {
+                encode_frame(|enc| frame::encode_reply(enc, seq, &payload))
+            }
+            Executed::Failed(reason) => {
+                encode_frame(|enc| frame::encode_failure(enc, seq, &reason))
+            }
+            Executed::NotStarted => {
+                conn.forget(seq);
+                return;
+            }
+        };
+        conn.finish(seq, Arc::clone(&outcome));
+        let _ = conn.transport.send(&outcome).await;
+    }
+
+    async fn execute(&self, conn: &Conn, call: Call) -> Executed {
+        let Some(target) = self.targets.get(&call.target) else {
+            return Executed::Failed(FailureReason::InstanceNotFound(call.target));
+        };
+        let Some((interface, function, sig)) = target.method(&call.method) else {
+            return Executed::Failed(FailureReason::MethodNotFound(call.method));
+        };
+        let params = sig.param_types();
+        let args = match codec::decode_args(&call.args, &params) {
+            Ok(args) => args,
+            Err(e) => return Executed::Failed(bad_argument(e)),
+        };
+        let started = Started {
+            conn,
+            seq: call.seq,
+            deadline: call.deadline,
+        };
+        let results = target
+            .handle
+            .call_if(interface, function, &args, || started.may_start())
+            .await;
+        let results = match results {
+            Ok(Some(results)) => results,
+            Ok(None) => return started.refused(),
+            Err(e) => return Executed::Failed(e.reason()),
+        };
+        outcome_of(&results, sig)
+    }
+}
+
+impl Target {
+    /// The exposed interface, function name and signature a `Call`'s method names.
+    fn method<'a>(&'a self, method: &'a str) -> Option<(&'a str, &'a str, &'a FuncSig)> {
+        let (interface, function) = method.rsplit_once('#')?;
+        let sig = self.interfaces.get(interface)?.funcs.get(function)?;
+        Some((interface, function, sig))
+    }
+}
+
+fn bad_argument(e: codec::Error) -> FailureReason {
+    match e.kind {
+        codec::ErrorKind::Count { expected, found } if e.path == "args" => {
+            let (expected, found) = (saturate(expected), saturate(found));
+            FailureReason::BadArgumentCount { expected, found }
+        }
+        _ => FailureReason::BadArgumentType(e.to_string()),
+    }
+}
+
+fn saturate(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// Results to their outcome: a domain failure, or a `Reply` payload.
+fn outcome_of(results: &[Val], sig: &FuncSig) -> Executed {
+    if domain::is_domain_result(&sig.results) {
+        if let Some(reason) = domain::failure_of(results) {
+            return Executed::Failed(reason);
+        }
+    }
+    match codec::encode_results(results, &sig.results) {
+        Ok(payload) => Executed::Results(payload),
+        Err(e) => Executed::Failed(FailureReason::Protocol(format!("encoding results: {e}"))),
+    }
+}
+
+fn encode_frame(write: impl FnOnce(&mut Encoder) -> Result<(), neorpc::Error>) -> Arc<[u8]> {
+    let mut enc = Encoder::new();
+    if let Err(e) = write(&mut enc) {
+        // Only a reason string over neopack's LENGTH_MAX fails here; say so instead.
+        enc.clear();
+        let reason = FailureReason::Protocol(format!("outcome too large to encode: {e}"));
+        let _ = frame::encode_failure(&mut enc, 0, &reason);
+    }
+    Arc::from(enc.as_bytes())
+}
+
+/// A `Call`, owned, with its deadline made absolute on receipt.
+struct Call {
+    seq: u64,
+    target: String,
+    method: String,
+    deadline: Option<Instant>,
+    args: Vec<u8>,
+}
+
+enum Executed {
+    Results(Vec<u8>),
+    Failed(FailureReason),
+    /// Cancelled or past its deadline before it started.
+    NotStarted,
+}
+
+/// Decides, under the instance's lock, whether a call may still start.
+struct Started<'a> {
+    conn: &'a Conn,
+    seq: u64,
+    deadline: Option<Instant>,
+}
+
+impl Started<'_> {
+    fn may_start(&self) -> bool {
+        let expired = self.deadline.is_some_and(|d| Instant::now() >= d);
+        !expired && !self.conn.is_cancelled(self.seq)
+    }
+
+    fn refused(&self) -> Executed {
+        if self.conn.is_cancelled(self.seq) {
+            self.conn.count(&self.conn.cancelled);
+            return Executed::NotStarted;
+        }
+        self.conn.count(&self.conn.deadline_exceeded);
+        Executed::Failed(FailureReason::DeadlineExceeded)
+    }
+}
+
+enum Admission {
+    New,
+    Running,
+    Done(Arc<[u8]>),
+}
+
+enum Seen {
+    Running,
+    Done(Arc<[u8]>),
+}
+
+/// Per-connection state: the dedup window, cancellations, the in-flight bound, counters.
+struct Conn {
+    transport: Arc<dyn Transport>,
+    seen: std::sync::Mutex<BTreeMap<u64, Seen>>,
+    cancelled_seqs: std::sync::Mutex<BTreeSet<u64>>,
+    dedup_window_max: usize,
+    permits: Arc<Semaphore>,
+    calls: AtomicU64,
+    duplicates: AtomicU64,
+    malformed: AtomicU64,
+    unexpected: AtomicU64,
+    cancelled: AtomicU64,
+    deadline_exceeded: AtomicU64,
+}
+
+impl Conn {
+    fn new(transport: Arc<dyn Transport>, config: &Config) -> Conn {
+        Conn {
+            transport,
+            seen: std::sync::Mutex::new(BTreeMap::new()),
+            cancelled_seqs: std::sync::Mutex::new(BTreeSet::new()),
+            dedup_window_max: config.dedup_window_max.max(1),
+            permits: Arc::new(Semaphore::new(config.calls_in_flight_max.max(1))),
+            calls: AtomicU64::new(0),
+            duplicates: AtomicU64::new(0),
+            malformed: AtomicU64::new(0),
+            unexpected: AtomicU64::new(0),
+            cancelled: AtomicU64::new(0),
+            deadline_exceeded: AtomicU64::new(0),
+        }
+    }
+
+    fn count(&self, counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn admit(&self, seq: u64) -> Admission {
+        let mut seen = lock(&self.seen);
+        match seen.get(&seq) {
+            Some(Seen::Running) => return Admission::Running,
+            Some(Seen::Done(outcome)) => return Admission::Done(Arc::clone(outcome)),
+            None => {}
+        }
+        seen.insert(seq, Seen::Running);
+        evict(&mut seen, self.dedup_window_max);
+        Admission::New
+    }
+
+    fn finish(&self, seq: u64, outcome: Arc<[u8]>) {
+        lock(&self.seen).insert(seq, Seen::Done(outcome));
+        lock(&self.cancelled_seqs).remove(&seq);
+    }
+
+    fn forget(&self, seq: u64) {
+        lock(&self.seen).remove(&seq);
+        lock(&self.cancelled_seqs).remove(&seq);
+    }
+
+    /// Marks `seq` cancelled if it is known and not done; a later start is refused.
+    fn cancel(&self, seq: u64) {
+        let running = matches!(lock(&self.seen).get(&seq), Some(Seen::Running));
+        if running {
+            lock(&self.cancelled_seqs).insert(seq);
+        }
+    }
+
+    fn is_cancelled(&self, seq: u64) -> bool {
+        lock(&self.cancelled_seqs).contains(&seq)
+    }
+
+    fn stats(&self) -> ConnStats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        ConnStats {
+            calls: get(&self.calls),
+            duplicates: get(&self.duplicates),
+            malformed: get(&self.malformed),
+            unexpected: get(&self.unexpected),
+            cancelled: get(&self.cancelled),
+            deadline_exceeded: get(&self.deadline_exceeded),
+        }
+    }
+}
+
+/// Drops the oldest finished outcomes beyond the window. Running calls are never dropped (they
+/// are bounded by the in-flight limit).
+fn evict(seen: &mut BTreeMap<u64, Seen>, window: usize) {
+    while seen.len() > window {
+        let oldest_done = seen
+            .iter()
+            .find(|(_, s)| matches!(s, Seen::Done(_)))
+            .map(|(seq, _)| *seq);
+        let Some(seq) = oldest_done else {
+            return;
+        };
+        seen.remove(&seq);
+    }
+}
+
+/// Locks a std mutex; a panic while holding one of these leaves plain data, so poisoning is
+/// ignored.
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

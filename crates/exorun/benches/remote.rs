@@ -222,3 +222,95 @@ async fn concurrent_calls(client: &Arc<Client>, callers: usize) {
         task.await.unwrap();
     }
 }
+
+// ---- the real server: calc-server's `add` behind `Server`, over TCP loopback ----------------
+
+/// A `Client` connected over TCP to a real `Server` exposing calc-server's `calc` as "calc".
+fn calc_client() -> &'static Arc<Client> {
+    static CLIENT: OnceLock<Arc<Client>> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        let runtime = runtime();
+        let transport = runtime.block_on(async {
+            let server = Arc::new(calc_server().await);
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let (connected, accepted) =
+                tokio::join!(TcpTransport::connect(addr), listener.accept());
+            let transport = TcpTransport::from_stream(accepted.unwrap().0).unwrap();
+            tokio::spawn(async move { server.serve(Arc::new(transport)).await });
+            connected.unwrap()
+        });
+        let _entered = runtime.enter();
+        Arc::new(Client::new(Arc::new(transport)))
+    })
+}
+
+async fn calc_server() -> exorun::server::Server {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/calc-server.wasm"
+    );
+    let bytes = std::fs::read(path).expect("calc-server.wasm: run scripts/build_apps.sh first");
+    let rt = exorun::runtime::Runtime::new().unwrap();
+    let app = rt.register_app("calc-server", &bytes).unwrap();
+    let handle = exorun::builder::InstanceBuilder::new(&rt, app)
+        .instantiate()
+        .await
+        .unwrap();
+    let mut server = exorun::server::Server::new(Default::default());
+    server.expose("calc", &handle, CALC).unwrap();
+    server
+}
+
+const CALC: &str = "exorun:apps/calc@0.1.0";
+
+fn add_args() -> &'static (String, Vec<u8>) {
+    static ARGS: OnceLock<(String, Vec<u8>)> = OnceLock::new();
+    ARGS.get_or_init(|| {
+        use neorpc::schema::Type;
+        use wasmtime::component::Val;
+        let args = [Val::S32(2), Val::S32(40)];
+        let payload = neorpc::codec::encode_args(&args, &[Type::S32, Type::S32]).unwrap();
+        (exorun::server::method_name(CALC, "add"), payload)
+    })
+}
+
+/// One `calc.add` through the real server: decode, lock, call into wasm, encode, reply.
+#[divan::bench]
+fn round_trip_server_calc_tcp(bencher: Bencher) {
+    let client = calc_client();
+    let runtime = runtime();
+    let (method, args) = add_args();
+    bencher.bench_local(|| {
+        runtime
+            .block_on(client.call_raw("calc", method, args))
+            .unwrap()
+    });
+}
+
+/// `callers` tasks, each making `CALLS_PER_CALLER` `calc.add` calls through the real server.
+#[divan::bench(args = [1, 32, 256])]
+fn throughput_server_calc_tcp(bencher: Bencher, callers: usize) {
+    let client = calc_client();
+    let runtime = runtime();
+    bencher
+        .counter(ItemsCount::new(callers * CALLS_PER_CALLER))
+        .bench_local(|| {
+            runtime.block_on(async {
+                let (method, args) = add_args();
+                let tasks: Vec<_> = (0..callers)
+                    .map(|_| {
+                        let client = client.clone();
+                        tokio::spawn(async move {
+                            for _ in 0..CALLS_PER_CALLER {
+                                client.call_raw("calc", method, args).await.unwrap();
+                            }
+                        })
+                    })
+                    .collect();
+                for task in tasks {
+                    task.await.unwrap();
+                }
+            })
+        });
+}

@@ -222,9 +222,9 @@ impl Server {
         }
     }
 
-    /// Serves one connection until the peer closes it: sends `Hello`, then answers frames.
-    /// Calls run concurrently (at most `calls_in_flight_max`); calls on one instance serialize
-    /// on its lock.
+    /// Serves one connection until the peer closes it and every call it made has ended: sends
+    /// `Hello`, then answers frames. Calls run concurrently (at most `calls_in_flight_max`);
+    /// calls on one instance serialize on its lock.
     pub async fn serve(
         self: &Arc<Self>,
         transport: Arc<dyn Transport>,
@@ -241,6 +241,9 @@ impl Server {
             };
             self.dispatch(&conn, &bytes).await;
         }
+        // The stream has ended, the calls it started may not have: the counters are final only
+        // once every permit is back.
+        let _all = conn.permits.acquire_many(conn.permits_total).await;
         Ok(conn.stats())
     }
 
@@ -371,10 +374,9 @@ fn saturate(n: usize) -> u32 {
 
 /// Results to their outcome: a domain failure, or a `Reply` payload.
 fn outcome_of(results: &[Val], sig: &FuncSig) -> Executed {
-    if domain::is_domain_result(&sig.results) {
-        if let Some(reason) = domain::failure_of(results) {
-            return Executed::Failed(reason);
-        }
+    let raised = domain::failure_of(results).filter(|_| domain::is_domain_result(&sig.results));
+    if let Some(reason) = raised {
+        return Executed::Failed(reason);
     }
     match codec::encode_results(results, &sig.results) {
         Ok(payload) => Executed::Results(payload),
@@ -450,6 +452,8 @@ struct Conn {
     cancelled_seqs: std::sync::Mutex<BTreeSet<u64>>,
     dedup_window_max: usize,
     permits: Arc<Semaphore>,
+    /// The permits `permits` started with: `calls_in_flight_max`.
+    permits_total: u32,
     calls: AtomicU64,
     duplicates: AtomicU64,
     malformed: AtomicU64,
@@ -460,12 +464,14 @@ struct Conn {
 
 impl Conn {
     fn new(transport: Arc<dyn Transport>, config: &Config) -> Conn {
+        let permits_total = u32::try_from(config.calls_in_flight_max.max(1)).unwrap_or(u32::MAX);
         Conn {
             transport,
             seen: std::sync::Mutex::new(BTreeMap::new()),
             cancelled_seqs: std::sync::Mutex::new(BTreeSet::new()),
             dedup_window_max: config.dedup_window_max.max(1),
-            permits: Arc::new(Semaphore::new(config.calls_in_flight_max.max(1))),
+            permits: Arc::new(Semaphore::new(permits_total as usize)),
+            permits_total,
             calls: AtomicU64::new(0),
             duplicates: AtomicU64::new(0),
             malformed: AtomicU64::new(0),

@@ -126,34 +126,32 @@ fn compound_from_val(val: &Val, ty: &Type) -> Result<Value, Error> {
         }
     };
     let wave_ty = wave_type(ty)?;
-    {
-        match (val, ty) {
-            (Val::Variant(name, v), Type::Variant(cases)) => {
-                let case_ty = cases
-                    .iter()
-                    .find(|c| c.name == *name)
-                    .and_then(|c| c.ty.as_ref());
-                made(Value::make_variant(&wave_ty, name, payload(v, case_ty)?))
-            }
-            (Val::Enum(name), Type::Enum(_)) => made(Value::make_enum(&wave_ty, name)),
-            (Val::Option(v), Type::Option(inner)) => {
-                made(Value::make_option(&wave_ty, payload(v, Some(inner))?))
-            }
-            (Val::Result(Ok(v)), Type::Result { ok, .. }) => {
-                made(Value::make_result(&wave_ty, Ok(payload(v, ok.as_deref())?)))
-            }
-            (Val::Result(Err(v)), Type::Result { err, .. }) => made(Value::make_result(
-                &wave_ty,
-                Err(payload(v, err.as_deref())?),
-            )),
-            (Val::Flags(names), Type::Flags(_)) => made(Value::make_flags(
-                &wave_ty,
-                names.iter().map(String::as_str),
-            )),
-            _ => Err(Error::Print {
-                message: format!("value does not match type {ty}"),
-            }),
+    match (val, ty) {
+        (Val::Variant(name, v), Type::Variant(cases)) => {
+            let case_ty = cases
+                .iter()
+                .find(|c| c.name == *name)
+                .and_then(|c| c.ty.as_ref());
+            made(Value::make_variant(&wave_ty, name, payload(v, case_ty)?))
         }
+        (Val::Enum(name), Type::Enum(_)) => made(Value::make_enum(&wave_ty, name)),
+        (Val::Option(v), Type::Option(inner)) => {
+            made(Value::make_option(&wave_ty, payload(v, Some(inner))?))
+        }
+        (Val::Result(Ok(v)), Type::Result { ok, .. }) => {
+            made(Value::make_result(&wave_ty, Ok(payload(v, ok.as_deref())?)))
+        }
+        (Val::Result(Err(v)), Type::Result { err, .. }) => made(Value::make_result(
+            &wave_ty,
+            Err(payload(v, err.as_deref())?),
+        )),
+        (Val::Flags(names), Type::Flags(_)) => made(Value::make_flags(
+            &wave_ty,
+            names.iter().map(String::as_str),
+        )),
+        _ => Err(Error::Print {
+            message: format!("value does not match type {ty}"),
+        }),
     }
 }
 
@@ -272,4 +270,103 @@ fn compound_to_val(value: &Value) -> Result<Val, Error> {
         }
     };
     Ok(val)
+}
+
+#[cfg(test)]
+mod tests {
+    use neorpc::schema::{Case, Field};
+
+    use super::*;
+
+    fn check(ty: Type, text: &str, expected: Val) {
+        let parsed = parse(&ty, text).unwrap();
+        assert_eq!(parsed, expected, "{text}");
+        let printed = print(&parsed, &ty).unwrap();
+        assert_eq!(parse(&ty, &printed).unwrap(), expected, "{printed}");
+    }
+
+    #[test]
+    fn every_kind_parses_and_prints_back() {
+        let person = Type::Record(vec![
+            Field {
+                name: "name".into(),
+                ty: Type::String,
+            },
+            Field {
+                name: "age".into(),
+                ty: Type::U8,
+            },
+        ]);
+        let person_val = Val::Record(vec![
+            ("name".into(), Val::String("ada".into())),
+            ("age".into(), Val::U8(36)),
+        ]);
+        check(person, r#"{name: "ada", age: 36}"#, person_val);
+        check(Type::S32, "-7", Val::S32(-7));
+        check(
+            Type::List(Box::new(Type::U32)),
+            "[1, 2]",
+            Val::List(vec![Val::U32(1), Val::U32(2)]),
+        );
+        let status = Type::Variant(vec![
+            Case {
+                name: "pending".into(),
+                ty: None,
+            },
+            Case {
+                name: "done".into(),
+                ty: Some(Type::U64),
+            },
+        ]);
+        check(
+            status,
+            "done(42)",
+            Val::Variant("done".into(), Some(Box::new(Val::U64(42)))),
+        );
+        let opt = Type::Option(Box::new(Type::Char));
+        check(
+            opt,
+            "some('x')",
+            Val::Option(Some(Box::new(Val::Char('x')))),
+        );
+        let res = Type::Result {
+            ok: Some(Box::new(Type::String)),
+            err: None,
+        };
+        check(
+            res,
+            r#"ok("t")"#,
+            Val::Result(Ok(Some(Box::new(Val::String("t".into()))))),
+        );
+        let flags = Type::Flags(vec!["a".into(), "b".into()]);
+        check(flags, "{b}", Val::Flags(vec!["b".into()]));
+        let tuple = Type::Tuple(vec![Type::Bool, Type::F64]);
+        check(
+            tuple,
+            "(true, 1.5)",
+            Val::Tuple(vec![Val::Bool(true), Val::Float64(1.5)]),
+        );
+        check(
+            Type::Enum(vec!["red".into()]),
+            "red",
+            Val::Enum("red".into()),
+        );
+    }
+
+    #[test]
+    fn wrong_text_names_the_type() {
+        let err = parse(&Type::S32, "\"x\"").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("`\"x\"` is not a value of type s32"),
+            "{err}"
+        );
+        let err = parse(&Type::Own("counter".into()), "1").unwrap_err();
+        assert_eq!(
+            err,
+            Error::Type {
+                ty: "own<counter>".into()
+            }
+        );
+    }
 }

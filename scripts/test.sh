@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The README's test command: everything CI runs, from a fresh clone with no target/.
+#   1. installs what it needs (the wasm32-wasip2 target, clippy, rustfmt),
+#   2. checks formatting,
+#   3. builds the guest apps and runs every test, normal and simulated (--cfg madsim),
+#   4. checks an architecture invariant (neorpc builds without wasmtime),
+#   5. runs clippy on every target with warnings as errors.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchain: wasm32-wasip2, clippy, rustfmt"
+rustup target add wasm32-wasip2 >/dev/null 2>&1 || rustup target add wasm32-wasip2
+rustup component add clippy rustfmt >/dev/null 2>&1 || true
+
+step "format"
+cargo fmt --all --check
+
+step "neopack and neorpc tests"
+cargo test -p neopack -p neorpc
+
+step "architecture invariant: neorpc's frame, error and schema build without wasmtime"
+cargo check -p neorpc --no-default-features
+
+step "exorun: guest apps, then the tests (normal and --cfg madsim)"
+scripts/test_exorun.sh
+
+step "clippy (all targets, warnings are errors)"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "all checks passed"

@@ -32,3 +32,18 @@ mod transport;
 
 // The RPC client: correlation, failure fidelity, timeouts, disconnects, pushback, handshake.
 mod client;
+
+// Remote linking end to end, over the duplex channel and TCP: calc across two runtimes, domain
+// failures, fuel, memory and traps as raised, the server's failure mapping, and link-time
+// refusals (resources, contract mismatches, nothing offered, a failed handshake).
+mod remote;
+
+// The server against a misbehaving peer, frame by frame: duplicated calls execute once, a call
+// past its deadline does not start, garbage and oversized frames disturb no other call.
+mod server_faults;
+
+// The node binary: `exorun serve` on a loopback port, `exorun call` against it (results, domain
+// failures, bad input, nothing listening). Not under madsim: it runs child processes, and the
+// binary does not run in a madsim build.
+#[cfg(not(madsim))]
+mod node;

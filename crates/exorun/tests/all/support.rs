@@ -1,14 +1,21 @@
-//! Shared helpers: fixtures, runtimes, values, a mock transport.
+//! Shared helpers: fixtures, runtimes, values, a mock transport, servers on duplex pairs and
+//! loopback listeners.
 
 use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use exorun::builder::{InstanceBuilder, Linkable};
+use exorun::client::Client;
 use exorun::instance::InstanceHandle;
 use exorun::runtime::{AppId, Runtime};
-use exorun::transport;
+use exorun::server::{self, ConnStats, Server};
+use exorun::transport::{self, DuplexTransport, TcpTransport};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use wasmtime::component::Val;
 
 /// The script that builds the fixtures.
@@ -19,11 +26,16 @@ pub fn apps(interface: &str) -> String {
     format!("exorun:apps/{interface}@0.1.0")
 }
 
+/// Where the component built from `world` is.
+pub fn fixture_path(world: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(format!("{world}.wasm"))
+}
+
 /// The bytes of the component built from `world`.
 pub fn fixture(world: &str) -> anyhow::Result<Vec<u8>> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(format!("{world}.wasm"));
+    let path = fixture_path(world);
     std::fs::read(&path).with_context(|| {
         format!(
             "fixture {} is missing: run {BUILD_SCRIPT} first",
@@ -93,4 +105,79 @@ impl transport::Transport for MockTransport {
         let mut frames = self.frames.lock().map_err(|_| transport::Error::Closed)?;
         Ok(frames.pop_front())
     }
+}
+
+// ---- serving --------------------------------------------------------------------------------
+
+/// How a served connection ended: what `Server::serve` returned.
+pub type Served = Result<ConnStats, server::Error>;
+
+/// A server exposing the `exorun:apps` interface `interface` of `handle` under `target`.
+pub fn exposing(
+    target: &str,
+    handle: &InstanceHandle,
+    interface: &str,
+) -> anyhow::Result<Arc<Server>> {
+    let mut server = Server::new(server::Config::default());
+    server.expose(target, handle, &apps(interface))?;
+    Ok(Arc::new(server))
+}
+
+/// How long a test waits for a connection to end once it let go of it. Only a bug (something
+/// still holding the client) makes it wait that long: a failure with a message, not a hang.
+pub const CONNECTION_END_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a served connection's task returned, once the connection ended.
+pub async fn ended(serving: JoinHandle<Served>) -> anyhow::Result<ConnStats> {
+    let joined = tokio::time::timeout(CONNECTION_END_TIMEOUT, serving).await;
+    let served = joined.context("the connection did not end: something still holds its client")?;
+    Ok(served??)
+}
+
+/// The next connection end a listener reports (see [`listen`]).
+pub async fn next_ended(
+    ended: &mut mpsc::UnboundedReceiver<(SocketAddr, Served)>,
+) -> anyhow::Result<(SocketAddr, Served)> {
+    let next = tokio::time::timeout(CONNECTION_END_TIMEOUT, ended.recv()).await;
+    let next = next.context("no connection ended: something still holds its client")?;
+    next.context("the listener is gone")
+}
+
+/// Serves one connection of `server` over a fresh duplex pair: the caller's end, and the task
+/// serving the other end.
+pub fn serve_duplex(server: &Arc<Server>) -> (DuplexTransport, JoinHandle<Served>) {
+    let (near, far) = transport::duplex_pair(64);
+    let server = Arc::clone(server);
+    let serving = tokio::spawn(async move { server.serve(Arc::new(far)).await });
+    (near, serving)
+}
+
+/// A client on a fresh duplex connection to `server`, and the task serving it.
+pub fn connect_duplex(server: &Arc<Server>) -> (Arc<Client>, JoinHandle<Served>) {
+    let (near, serving) = serve_duplex(server);
+    (Arc::new(Client::new(Arc::new(near))), serving)
+}
+
+/// Serves every connection to a fresh loopback listener, each in a task of its own. Each
+/// connection's end is reported on the channel, with the caller's address.
+pub async fn listen(
+    server: &Arc<Server>,
+) -> anyhow::Result<(SocketAddr, mpsc::UnboundedReceiver<(SocketAddr, Served)>)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (ended_tx, ended) = mpsc::unbounded_channel();
+    let server = Arc::clone(server);
+    tokio::spawn(async move {
+        while let Ok((stream, peer)) = listener.accept().await {
+            let (server, ended_tx) = (Arc::clone(&server), ended_tx.clone());
+            tokio::spawn(async move {
+                let served = match TcpTransport::from_stream(stream) {
+                    Ok(transport) => server.serve(Arc::new(transport)).await,
+                    Err(e) => Err(e.into()),
+                };
+                let _ = ended_tx.send((peer, served));
+            });
+        }
+    });
+    Ok((addr, ended))
 }

@@ -68,6 +68,8 @@ struct Call {
     /// The function: `add`, or `INTERFACE#add` when several exposed interfaces have one.
     method: String,
     /// Arguments as WIT values (WAVE text): 42, "hi", [1, 2], {name: "ada", age: 36}, some(1).
+    /// Negative numbers are values, not options.
+    #[arg(allow_negative_numbers = true)]
     args: Vec<String>,
     /// Give up after this many milliseconds.
     #[arg(long, default_value_t = 30_000)]

@@ -1,0 +1,275 @@
+//! The node binary: `exorun serve` on a loopback port, `exorun call` against it, checked by what
+//! they print and how they exit. Real processes, so real time, for timeouts only: a stuck child
+//! fails the test with a message (and is killed) instead of hanging it.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::support::{self, apps};
+
+/// How long a child may take to start serving, or to finish one call.
+const CHILD_TIMEOUT: Duration = Duration::from_secs(60);
+
+const EXORUN: &str = env!("CARGO_BIN_EXE_exorun");
+
+/// A running `exorun serve`; killed when dropped.
+struct ServingNode {
+    _child: Child,
+    /// The address it printed first.
+    addr: String,
+    /// What it printed after the address: the interfaces it serves.
+    banner: Vec<String>,
+}
+
+impl ServingNode {
+    /// Serves each `(name, world, interface)`: the fixture `world` as app `name`, its
+    /// `exorun:apps` `interface` exposed as target `name`.
+    async fn start(apps_served: &[(&str, &str, &str)]) -> anyhow::Result<ServingNode> {
+        let mut command = Command::new(EXORUN);
+        command.args(["serve", "--listen", "127.0.0.1:0"]);
+        for (name, world, interface) in apps_served {
+            let path = support::fixture_path(world);
+            anyhow::ensure!(
+                path.exists(),
+                "fixture {} is missing: run {} first",
+                path.display(),
+                support::BUILD_SCRIPT
+            );
+            command
+                .arg("--app")
+                .arg(format!("{name}={}", path.display()));
+            command
+                .arg("--expose")
+                .arg(format!("{name}={}", apps(interface)));
+        }
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn().context("spawning exorun serve")?;
+        let stdout = child.stdout.take().context("no stdout pipe")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let mut printed = Vec::new();
+        // "listening on ADDR", then one "serving" line per exposed interface.
+        while printed.len() < 1 + apps_served.len() {
+            let next = tokio::time::timeout(CHILD_TIMEOUT, lines.next_line()).await;
+            let next = next.context("exorun serve printed nothing in time")?;
+            match next? {
+                Some(line) => printed.push(line),
+                None => {
+                    let stderr = stderr_of(&mut child).await;
+                    anyhow::bail!("exorun serve exited after {printed:?}; stderr: {stderr}");
+                }
+            }
+        }
+        let first = printed.remove(0);
+        let addr = first
+            .strip_prefix("listening on ")
+            .with_context(|| format!("expected `listening on ADDR` first, got {first:?}"))?;
+        Ok(ServingNode {
+            addr: addr.to_owned(),
+            banner: printed,
+            _child: child,
+        })
+    }
+}
+
+/// What a child that gave up wrote to stderr (bounded by the time it takes).
+async fn stderr_of(child: &mut Child) -> String {
+    let Some(mut stderr) = child.stderr.take() else {
+        return String::new();
+    };
+    let mut text = String::new();
+    let read = tokio::time::timeout(CHILD_TIMEOUT, stderr.read_to_string(&mut text)).await;
+    match read {
+        Ok(Ok(_)) => text,
+        _ => format!("(unreadable) {text}"),
+    }
+}
+
+/// How an `exorun call` ended.
+#[derive(Debug)]
+struct Ran {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `exorun call ARGS...`.
+async fn exorun_call(args: &[&str]) -> anyhow::Result<Ran> {
+    let child = Command::new(EXORUN)
+        .arg("call")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("spawning exorun call")?;
+    let output = tokio::time::timeout(CHILD_TIMEOUT, child.wait_with_output()).await;
+    let output = output.with_context(|| format!("exorun call {args:?} did not finish in time"))?;
+    let output = output?;
+    Ok(Ran {
+        code: output.status.code(),
+        stdout: String::from_utf8(output.stdout)?,
+        stderr: String::from_utf8(output.stderr)?,
+    })
+}
+
+/// One `exorun call` against the node and what it must do: its exit code, exactly what it
+/// prints on stdout, and a part of what it prints on stderr.
+struct Case {
+    args: &'static [&'static str],
+    code: i32,
+    stdout: &'static str,
+    stderr_contains: &'static str,
+}
+
+const fn ok(args: &'static [&'static str], stdout: &'static str) -> Case {
+    Case {
+        args,
+        code: 0,
+        stdout,
+        stderr_contains: "",
+    }
+}
+
+const fn fails(args: &'static [&'static str], stderr_contains: &'static str) -> Case {
+    Case {
+        args,
+        code: 1,
+        stdout: "",
+        stderr_contains,
+    }
+}
+
+const CASES: &[Case] = &[
+    ok(&["calc", "add", "2", "3"], "5\n"),
+    ok(&["calc", "add", "-7", "7"], "0\n"),
+    ok(&["calc", "exorun:apps/calc@0.1.0#add", "40", "2"], "42\n"),
+    ok(&["calc", "sum", "[1, 2, 4294967295]"], "4294967298\n"),
+    ok(
+        &["calc", "greet", r#"{name: "ada", age: 36}"#],
+        "\"hello ada, 36\"\n",
+    ),
+    // Strings are WAVE text too: quoted.
+    ok(
+        &["auth", "login", r#""alice""#, r#""wonderland""#],
+        "ok(\"token-alice\")\n",
+    ),
+    // Domain failures: the reason, exactly.
+    fails(
+        &["auth", "login", r#""bob""#, r#""x""#],
+        "call failed: domain error 423: account bob is locked\n",
+    ),
+    fails(
+        &["auth", "login", r#""alice""#, r#""x""#],
+        "call failed: domain error 401: bad password for alice\n",
+    ),
+    // Bad input: refused before calling, with a message that says what is wrong.
+    fails(
+        &["calc", "add", "two", "3"],
+        "`two` is not a value of type s32",
+    ),
+    fails(
+        &["auth", "login", "alice", r#""x""#],
+        "`alice` is not a value of type string",
+    ),
+    fails(
+        &["calc", "add", "300000000000", "3"],
+        "is not a value of type s32",
+    ),
+    fails(
+        &["calc", "greet", "{name: \"ada\"}"],
+        "is not a value of type",
+    ),
+    fails(&["calc", "add", "2"], "`add` takes 2 arguments"),
+    fails(
+        &["calc", "mul", "2", "3"],
+        "target `calc` has no function `mul`",
+    ),
+    fails(
+        &["nope", "add", "2", "3"],
+        "the node exposes no target `nope`",
+    ),
+];
+
+/// `args` as a shell would need them typed: single-quoted where plain words would not do.
+fn shell_words(args: &[&str]) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_.:/@#".contains(c);
+    let quoted = args.iter().map(|arg| {
+        if !arg.is_empty() && arg.chars().all(plain) {
+            (*arg).to_owned()
+        } else {
+            format!("'{}'", arg.replace('\'', r"'\''"))
+        }
+    });
+    quoted.collect::<Vec<_>>().join(" ")
+}
+
+#[tokio::test]
+async fn calls_against_a_serving_node_print_results_and_failures() -> anyhow::Result<()> {
+    let node = ServingNode::start(&[
+        ("calc", "calc-server", "calc"),
+        ("auth", "auth-server", "auth"),
+    ])
+    .await?;
+    let mut transcript = String::new();
+    for case in CASES {
+        let mut args = vec![node.addr.as_str()];
+        args.extend_from_slice(case.args);
+        let ran = exorun_call(&args).await?;
+        let shown = shell_words(case.args);
+        assert_eq!(ran.code, Some(case.code), "exorun call {shown}: {ran:?}");
+        assert_eq!(ran.stdout, case.stdout, "exorun call {shown}: {ran:?}");
+        assert!(
+            ran.stderr.contains(case.stderr_contains),
+            "exorun call {shown}: stderr {:?} lacks {:?}",
+            ran.stderr,
+            case.stderr_contains
+        );
+        if case.code == 0 {
+            assert_eq!(ran.stderr, "", "exorun call {shown}");
+        }
+        let code = ran.code.unwrap_or(-1);
+        transcript.push_str(&format!(
+            "$ exorun call ADDR {shown}\n[exit {code}]\n{}{}\n",
+            ran.stdout,
+            ran.stderr.replace(&node.addr, "ADDR")
+        ));
+    }
+    insta::assert_snapshot!(transcript);
+    Ok(())
+}
+
+#[tokio::test]
+async fn serve_prints_its_address_then_what_it_serves() -> anyhow::Result<()> {
+    let node = ServingNode::start(&[
+        ("calc", "calc-server", "calc"),
+        ("auth", "auth-server", "auth"),
+    ])
+    .await?;
+    let addr: std::net::SocketAddr = node.addr.parse()?;
+    assert!(addr.ip().is_loopback(), "{addr}");
+    assert_ne!(addr.port(), 0, "the chosen port is printed, not 0");
+    insta::assert_snapshot!(node.banner.join("\n"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn calling_where_nothing_listens_fails_connecting() -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?.to_string();
+    drop(listener);
+    let ran = exorun_call(&[&addr, "calc", "add", "2", "3"]).await?;
+    assert_ne!(ran.code, Some(0), "{ran:?}");
+    assert_eq!(ran.stdout, "");
+    let connecting = format!("connecting to {addr}");
+    assert!(ran.stderr.contains(&connecting), "{ran:?}");
+    Ok(())
+}

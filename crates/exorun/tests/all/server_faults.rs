@@ -1,0 +1,395 @@
+//! The server against a misbehaving peer, frame by frame: a duplicated `Call` executes once
+//! (a KV counter proves it), a call past its deadline is not started, and garbage or oversized
+//! frames are rejected without a panic and without disturbing other calls or connections.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use exorun::builder::InstanceBuilder;
+use exorun::client::Client;
+use exorun::runtime::Runtime;
+use exorun::server::{self, ConnStats, Server};
+use exorun::system::KvSystem;
+use exorun::transport::{self, DuplexTransport, FRAME_SIZE_MAX_DEFAULT, TcpTransport, Transport};
+use neorpc::FailureReason;
+use neorpc::codec;
+use neorpc::frame::{self, CallEncoder, Frame};
+use neorpc::schema::Type;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+use wasmtime::component::Val;
+
+use crate::support::{self, Served, apps, string};
+
+/// A node serving kv-user's `kv-ops` as "kv", backed by a KV system the test can read.
+struct KvNode {
+    _runtime: Runtime,
+    kv: KvSystem,
+    server: Arc<Server>,
+}
+
+async fn kv_node() -> anyhow::Result<KvNode> {
+    let runtime = support::runtime()?;
+    let kv = KvSystem::new();
+    let app = support::register(&runtime, "kv-user")?;
+    let builder = InstanceBuilder::new(&runtime, app).system(kv.clone());
+    let handle = builder.instantiate().await?;
+    let server = support::exposing("kv", &handle, "kv-ops")?;
+    Ok(KvNode {
+        _runtime: runtime,
+        kv,
+        server,
+    })
+}
+
+fn bump_method() -> String {
+    server::method_name(&apps("kv-ops"), "bump")
+}
+
+fn key_args(key: &str) -> Vec<u8> {
+    codec::encode_args(&[string(key)], &[Type::String]).unwrap()
+}
+
+/// `kv-ops.bump(key)` as a `Call` frame.
+fn bump_call(seq: u64, key: &str, deadline_ms: Option<u64>) -> Vec<u8> {
+    let (method, args) = (bump_method(), key_args(key));
+    let mut call = CallEncoder::new(seq, "kv", &method, &args);
+    if let Some(budget) = deadline_ms {
+        call = call.with_deadline(budget);
+    }
+    call.to_bytes().unwrap()
+}
+
+/// The counter the KV system holds under `key`.
+fn counter(kv: &KvSystem, key: &str) -> Option<u64> {
+    kv.get(key).map(|text| text.parse().unwrap())
+}
+
+/// The caller's end of a connection to a real server, driven frame by frame.
+struct RawCaller {
+    transport: DuplexTransport,
+    serving: JoinHandle<Served>,
+}
+
+impl RawCaller {
+    /// Connects and reads the server's `Hello`.
+    async fn connect(server: &Arc<Server>) -> RawCaller {
+        let (transport, serving) = support::serve_duplex(server);
+        let caller = RawCaller { transport, serving };
+        let hello = caller.recv().await;
+        assert!(
+            matches!(frame::decode(&hello), Ok(Frame::Hello { .. })),
+            "the server must open with Hello, got {hello:?}"
+        );
+        caller
+    }
+
+    async fn send(&self, bytes: &[u8]) {
+        self.transport
+            .send(bytes)
+            .await
+            .expect("send to the server");
+    }
+
+    async fn recv(&self) -> Vec<u8> {
+        let received = self.transport.recv().await.expect("recv from the server");
+        received.expect("the server closed the stream")
+    }
+
+    /// Closes our sending side; returns every frame the server still sent and its counters.
+    async fn finish(self) -> anyhow::Result<(Vec<Vec<u8>>, ConnStats)> {
+        self.transport.close();
+        let mut rest = Vec::new();
+        while let Some(bytes) = self.transport.recv().await? {
+            rest.push(bytes);
+        }
+        let stats = support::ended(self.serving).await?;
+        Ok((rest, stats))
+    }
+}
+
+/// The one u64 a `Reply` for `seq` carries.
+fn reply_u64(bytes: &[u8], seq: u64) -> u64 {
+    let decoded = frame::decode(bytes).expect("a well-formed frame");
+    let Frame::Reply { seq: got, results } = decoded else {
+        panic!("expected a Reply for {seq}, got {decoded:?}");
+    };
+    assert_eq!(got, seq);
+    let vals = codec::decode_results(results, &[Type::U64]).unwrap();
+    let [Val::U64(n)] = vals[..] else {
+        panic!("expected one u64, got {vals:?}");
+    };
+    n
+}
+
+/// The reason of a `Failure` for `seq`.
+fn failure_reason(bytes: &[u8], seq: u64) -> FailureReason {
+    let decoded = frame::decode(bytes).expect("a well-formed frame");
+    let Frame::Failure { seq: got, reason } = decoded else {
+        panic!("expected a Failure for {seq}, got {decoded:?}");
+    };
+    assert_eq!(got, seq);
+    reason
+}
+
+// ---- duplicates -----------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_duplicated_call_after_its_outcome_gets_the_same_bytes_and_runs_once()
+-> anyhow::Result<()> {
+    let node = kv_node().await?;
+    let caller = RawCaller::connect(&node.server).await;
+    let call = bump_call(1, "n", None);
+    caller.send(&call).await;
+    let first = caller.recv().await;
+    assert_eq!(reply_u64(&first, 1), 1);
+    caller.send(&call).await;
+    let second = caller.recv().await;
+    assert_eq!(
+        second, first,
+        "the copy must get the very same outcome frame"
+    );
+    assert_eq!(counter(&node.kv, "n"), Some(1));
+    // A new seq runs.
+    caller.send(&bump_call(2, "n", None)).await;
+    assert_eq!(reply_u64(&caller.recv().await, 2), 2);
+    assert_eq!(counter(&node.kv, "n"), Some(2));
+    let (rest, stats) = caller.finish().await?;
+    assert_eq!(rest, Vec::<Vec<u8>>::new());
+    let expected = ConnStats {
+        calls: 2,
+        duplicates: 1,
+        ..ConnStats::default()
+    };
+    assert_eq!(stats, expected);
+    Ok(())
+}
+
+/// The copy arrives while the original may still run: it is dropped then, or answered with
+/// the same bytes after; either way the call runs once.
+#[tokio::test]
+async fn a_duplicated_call_back_to_back_runs_once() -> anyhow::Result<()> {
+    let node = kv_node().await?;
+    let caller = RawCaller::connect(&node.server).await;
+    let call = bump_call(1, "n", None);
+    caller.send(&call).await;
+    caller.send(&call).await;
+    caller.send(&bump_call(2, "n", None)).await;
+    let (frames, stats) = caller.finish().await?;
+    let mut by_seq: BTreeMap<u64, Vec<Vec<u8>>> = BTreeMap::new();
+    for bytes in frames {
+        let seq = frame::decode(&bytes)
+            .unwrap()
+            .seq()
+            .expect("an outcome has a seq");
+        by_seq.entry(seq).or_default().push(bytes);
+    }
+    let (firsts, seconds) = (&by_seq[&1], &by_seq[&2]);
+    assert!(matches!(firsts.len(), 1 | 2), "{firsts:?}");
+    assert!(firsts.iter().all(|f| *f == firsts[0]), "copies differ");
+    assert_eq!(seconds.len(), 1);
+    let mut values = [reply_u64(&firsts[0], 1), reply_u64(&seconds[0], 2)];
+    values.sort_unstable();
+    assert_eq!(values, [1, 2]);
+    assert_eq!(counter(&node.kv, "n"), Some(2));
+    let expected = ConnStats {
+        calls: 2,
+        duplicates: 1,
+        ..ConnStats::default()
+    };
+    assert_eq!(stats, expected);
+    Ok(())
+}
+
+/// Duplicates are per connection: the same seq from another caller is another call.
+#[tokio::test]
+async fn the_same_seq_on_another_connection_is_another_call() -> anyhow::Result<()> {
+    let node = kv_node().await?;
+    let (one, two) = (
+        RawCaller::connect(&node.server).await,
+        RawCaller::connect(&node.server).await,
+    );
+    one.send(&bump_call(1, "n", None)).await;
+    assert_eq!(reply_u64(&one.recv().await, 1), 1);
+    two.send(&bump_call(1, "n", None)).await;
+    assert_eq!(reply_u64(&two.recv().await, 1), 2);
+    assert_eq!(counter(&node.kv, "n"), Some(2));
+    for caller in [one, two] {
+        let (_, stats) = caller.finish().await?;
+        assert_eq!((stats.calls, stats.duplicates), (1, 0));
+    }
+    Ok(())
+}
+
+// ---- deadlines ------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_call_past_its_deadline_is_refused_and_not_run() -> anyhow::Result<()> {
+    let node = kv_node().await?;
+    let caller = RawCaller::connect(&node.server).await;
+    caller.send(&bump_call(1, "n", Some(0))).await;
+    let refused = failure_reason(&caller.recv().await, 1);
+    assert_eq!(refused, FailureReason::DeadlineExceeded);
+    assert_eq!(counter(&node.kv, "n"), None, "a refused call must not run");
+    // The largest budget a peer can send is no deadline in practice, and no overflow.
+    caller.send(&bump_call(2, "n", Some(u64::MAX))).await;
+    assert_eq!(reply_u64(&caller.recv().await, 2), 1);
+    caller.send(&bump_call(3, "n", Some(60_000))).await;
+    assert_eq!(reply_u64(&caller.recv().await, 3), 2);
+    let (_, stats) = caller.finish().await?;
+    let expected = ConnStats {
+        calls: 3,
+        deadline_exceeded: 1,
+        ..ConnStats::default()
+    };
+    assert_eq!(stats, expected);
+    Ok(())
+}
+
+// ---- garbage --------------------------------------------------------------------------------
+
+/// Frames that do not decode: empty, not neopack, a value that is no frame, an unknown kind,
+/// every strict prefix of a valid `Call`.
+fn garbage_frames() -> Vec<Vec<u8>> {
+    let mut frames = vec![
+        Vec::new(),
+        vec![0xFF; 7],
+        b"GET / HTTP/1.1\r\n\r\n".to_vec(),
+    ];
+    let mut not_a_frame = neopack::Encoder::new();
+    not_a_frame.u64(42).unwrap();
+    frames.push(not_a_frame.into_bytes().unwrap());
+    let mut unknown_kind = neopack::Encoder::new();
+    unknown_kind.variant_begin(99).unwrap();
+    unknown_kind.unit().unwrap();
+    unknown_kind.variant_end().unwrap();
+    frames.push(unknown_kind.into_bytes().unwrap());
+    let call = bump_call(7, "n", None);
+    frames.extend((1..call.len()).map(|n| call[..n].to_vec()));
+    frames
+}
+
+/// Well-formed frames a server does not act on: answers (counted as unexpected), and a Hello
+/// and a Cancel for no call (ignored).
+fn stray_frames() -> (Vec<Vec<u8>>, u64) {
+    let mut reply = neopack::Encoder::new();
+    frame::encode_reply(&mut reply, 1, &codec::encode_results(&[], &[]).unwrap()).unwrap();
+    let mut failure = neopack::Encoder::new();
+    frame::encode_failure(&mut failure, 2, &FailureReason::OutOfFuel).unwrap();
+    let mut hello = neopack::Encoder::new();
+    frame::encode_hello(&mut hello, frame::VERSION, "peer", &[0x00]).unwrap();
+    let mut cancel = neopack::Encoder::new();
+    frame::encode_cancel(&mut cancel, 12345).unwrap();
+    let frames = [reply, failure, hello, cancel].map(|enc| enc.into_bytes().unwrap());
+    (frames.to_vec(), 2)
+}
+
+#[tokio::test]
+async fn garbage_frames_are_counted_and_the_connection_goes_on() -> anyhow::Result<()> {
+    let node = kv_node().await?;
+    let caller = RawCaller::connect(&node.server).await;
+    caller.send(&bump_call(1, "n", None)).await;
+    assert_eq!(reply_u64(&caller.recv().await, 1), 1);
+    let garbage = garbage_frames();
+    for bytes in &garbage {
+        caller.send(bytes).await;
+    }
+    let (stray, unexpected) = stray_frames();
+    for bytes in &stray {
+        caller.send(bytes).await;
+    }
+    caller.send(&bump_call(2, "n", None)).await;
+    assert_eq!(reply_u64(&caller.recv().await, 2), 2);
+    let (rest, stats) = caller.finish().await?;
+    assert_eq!(rest, Vec::<Vec<u8>>::new(), "garbage must get no answer");
+    let expected = ConnStats {
+        calls: 2,
+        malformed: garbage.len() as u64,
+        unexpected,
+        ..ConnStats::default()
+    };
+    assert_eq!(stats, expected);
+    assert_eq!(counter(&node.kv, "n"), Some(2));
+    Ok(())
+}
+
+/// Writes `frame` to a raw socket as the TCP transport frames it: u32 LE length, then bytes.
+async fn write_framed(stream: &mut TcpStream, frame: &[u8]) {
+    let len = u32::try_from(frame.len()).unwrap();
+    stream.write_all(&len.to_le_bytes()).await.unwrap();
+    stream.write_all(frame).await.unwrap();
+}
+
+/// `bump("n")` through a client.
+async fn bump(client: &Client) -> anyhow::Result<u64> {
+    let results = client
+        .call_raw("kv", &bump_method(), &key_args("n"))
+        .await?;
+    let vals = codec::decode_results(&results, &[Type::U64])?;
+    let [Val::U64(n)] = vals[..] else {
+        anyhow::bail!("expected one u64, got {vals:?}");
+    };
+    Ok(n)
+}
+
+#[tokio::test]
+async fn garbage_over_tcp_is_counted_and_the_connection_goes_on() -> anyhow::Result<()> {
+    let node = kv_node().await?;
+    let (addr, mut ended) = support::listen(&node.server).await?;
+    let mut stream = TcpStream::connect(addr).await?;
+    let garbage = garbage_frames();
+    for bytes in &garbage {
+        write_framed(&mut stream, bytes).await;
+    }
+    stream.flush().await?;
+    // The same socket, now spoken to properly (the server's Hello still waits in it).
+    let transport = TcpTransport::from_stream(stream)?;
+    let caller = transport.local_addr();
+    let client = Client::new(Arc::new(transport));
+    assert_eq!(bump(&client).await?, 1);
+    assert_eq!(bump(&client).await?, 2);
+    drop(client);
+    let (peer, served) = support::next_ended(&mut ended).await?;
+    assert_eq!(peer, caller);
+    let expected = ConnStats {
+        calls: 2,
+        malformed: garbage.len() as u64,
+        ..ConnStats::default()
+    };
+    assert_eq!(served?, expected);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_oversized_frame_ends_only_its_own_connection() -> anyhow::Result<()> {
+    let node = kv_node().await?;
+    let (addr, mut ended) = support::listen(&node.server).await?;
+    let good = Client::new(Arc::new(TcpTransport::connect(addr).await?));
+    assert_eq!(bump(&good).await?, 1);
+    let frame_size_max = u32::try_from(FRAME_SIZE_MAX_DEFAULT)?;
+    for announced in [frame_size_max + 1, u32::MAX] {
+        let mut bad = TcpStream::connect(addr).await?;
+        let bad_addr = bad.local_addr()?;
+        bad.write_all(&announced.to_le_bytes()).await?;
+        bad.flush().await?;
+        let (peer, served) = support::next_ended(&mut ended).await?;
+        assert_eq!(peer, bad_addr);
+        let Err(server::Error::Transport(transport::Error::FrameTooLarge { size, max })) = served
+        else {
+            anyhow::bail!("expected FrameTooLarge, got {served:?}");
+        };
+        assert_eq!((size, max), (u64::from(announced), FRAME_SIZE_MAX_DEFAULT));
+        // The server hung up on it: its Hello, then the end of the stream.
+        let bad = TcpTransport::from_stream(bad)?;
+        let hello = bad.recv().await?.expect("the server's Hello");
+        assert!(matches!(frame::decode(&hello), Ok(Frame::Hello { .. })));
+        assert_eq!(bad.recv().await?, None);
+        // The other connection did not notice.
+        assert!(!good.is_disconnected());
+        assert_eq!(bump(&good).await?, 2 + u64::from(announced == u32::MAX));
+    }
+    assert_eq!(good.pending_len(), 0);
+    assert_eq!(counter(&node.kv, "n"), Some(3));
+    Ok(())
+}

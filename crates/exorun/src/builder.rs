@@ -185,54 +185,35 @@ impl<'r> InstanceBuilder<'r> {
             system.install(&mut linker)?;
         }
         for (interface, link) in &self.links {
-            match link {
-                Linkable::System(_) => {}
-                Linkable::Local(target) => {
-                    link_local(&mut linker, &app.ledger, interface, target).await?;
-                }
-                Linkable::Remote(remote) => {
-                    link_remote(&mut linker, &app.ledger, interface, remote).await?;
-                }
-            }
+            link_import(&mut linker, &app.ledger, interface, link).await?;
         }
         Ok(linker)
     }
 }
 
-async fn link_local(
+/// Links one import to a local instance or a remote peer (systems are installed whole).
+async fn link_import(
     linker: &mut Linker<ExorunCtx>,
     importer: &ledger::Ledger,
     interface: &str,
-    target: &InstanceHandle,
+    link: &Linkable,
 ) -> Result<(), Error> {
     let bind_error = |source: bind::Error| Error::Bind {
         interface: interface.to_owned(),
         source,
     };
+    if let Linkable::System(_) = link {
+        return Ok(());
+    }
     let required = importer
         .import(interface)
         .map_err(|e| bind_error(e.into()))?;
-    bind::link_local_interface(linker, required, target)
-        .await
-        .map_err(bind_error)
-}
-
-async fn link_remote(
-    linker: &mut Linker<ExorunCtx>,
-    importer: &ledger::Ledger,
-    interface: &str,
-    remote: &RemoteTarget,
-) -> Result<(), Error> {
-    let bind_error = |source: bind::Error| Error::Bind {
-        interface: interface.to_owned(),
-        source,
+    let bound = match link {
+        Linkable::System(_) => Ok(()),
+        Linkable::Local(target) => bind::link_local_interface(linker, required, target).await,
+        Linkable::Remote(remote) => bind::link_remote_interface(linker, required, remote).await,
     };
-    let required = importer
-        .import(interface)
-        .map_err(|e| bind_error(e.into()))?;
-    bind::link_remote_interface(linker, required, remote)
-        .await
-        .map_err(bind_error)
+    bound.map_err(bind_error)
 }
 
 /// The distinct systems among the links, in link-name order.

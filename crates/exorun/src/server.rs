@@ -29,12 +29,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use neopack::{Decoder, Encoder};
 use neorpc::FailureReason;
 use neorpc::codec;
 use neorpc::frame::{self, Frame};
 use neorpc::schema::{self, FuncSig, InterfaceSchema};
-use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use wasmtime::component::Val;
 
@@ -223,8 +223,11 @@ impl Server {
     }
 
     /// Serves one connection until the peer closes it and every call it made has ended: sends
-    /// `Hello`, then answers frames. Calls run concurrently (at most `calls_in_flight_max`);
-    /// calls on one instance serialize on its lock.
+    /// `Hello`, then answers frames. The connection's calls run concurrently inside this one
+    /// task (at most `calls_in_flight_max`), interleaving wherever a call awaits (an instance
+    /// lock, a remote call its guest makes, a fuel yield): no hop to another worker thread per
+    /// call, which on a 2-core machine costs more than the call itself. Calls on one instance
+    /// serialize on its lock; run one `serve` per connection to use more cores.
     pub async fn serve(
         self: &Arc<Self>,
         transport: Arc<dyn Transport>,
@@ -234,23 +237,41 @@ impl Server {
         frame::encode_hello(&mut hello, frame::VERSION, &self.config.node, &offer)
             .map_err(Error::Encode)?;
         transport.send(hello.as_bytes()).await?;
-        let conn = Arc::new(Conn::new(transport, &self.config));
-        loop {
-            let Some(bytes) = conn.transport.recv().await? else {
-                break;
-            };
-            self.dispatch(&conn, &bytes).await;
-        }
-        // The stream has ended, the calls it started may not have: the counters are final only
-        // once every permit is back.
-        let _all = conn.permits.acquire_many(conn.permits_total).await;
+        let conn = Conn::new(transport, &self.config);
+        let in_flight_max = self.config.calls_in_flight_max.max(1);
+        let mut running = FuturesUnordered::new();
+        let ended = loop {
+            tokio::select! {
+                biased;
+                Some(()) = running.next(), if !running.is_empty() => continue,
+                received = conn.transport.recv() => {
+                    let bytes = match received {
+                        Ok(Some(bytes)) => bytes,
+                        Ok(None) => break Ok(()),
+                        Err(e) => break Err(e),
+                    };
+                    let Some(call) = self.dispatch(&conn, &bytes).await else {
+                        continue;
+                    };
+                    // Backpressure: while the window is full, stop reading the stream.
+                    while running.len() >= in_flight_max {
+                        running.next().await;
+                    }
+                    running.push(self.run(&conn, call));
+                }
+            }
+        };
+        // The stream has ended; the calls it started finish before the counters are final.
+        while running.next().await.is_some() {}
+        ended?;
         Ok(conn.stats())
     }
 
-    async fn dispatch(self: &Arc<Self>, conn: &Arc<Conn>, bytes: &[u8]) {
+    /// Handles one frame; a `Call` to execute is handed back to the connection loop.
+    async fn dispatch(&self, conn: &Conn, bytes: &[u8]) -> Option<Call> {
         let Ok(frame) = frame::decode(bytes) else {
             conn.count(&conn.malformed);
-            return;
+            return None;
         };
         match frame {
             Frame::Call {
@@ -268,36 +289,13 @@ impl Server {
                     deadline,
                     args: args.to_vec(),
                 };
-                self.accept(conn, call).await;
+                return admit(conn, call).await;
             }
             Frame::Cancel { seq } => conn.cancel(seq),
             Frame::Hello { .. } => {}
             Frame::Reply { .. } | Frame::Failure { .. } => conn.count(&conn.unexpected),
         }
-    }
-
-    /// Starts a call unless it is a duplicate; waits for a slot first (backpressure).
-    async fn accept(self: &Arc<Self>, conn: &Arc<Conn>, call: Call) {
-        match conn.admit(call.seq) {
-            Admission::New => {}
-            Admission::Running => {
-                conn.count(&conn.duplicates);
-                return;
-            }
-            Admission::Done(outcome) => {
-                conn.count(&conn.duplicates);
-                let _ = conn.transport.send(&outcome).await;
-                return;
-            }
-        }
-        let Ok(permit) = Arc::clone(&conn.permits).acquire_owned().await else {
-            return;
-        };
-        let (server, conn) = (Arc::clone(self), Arc::clone(conn));
-        tokio::spawn(async move {
-            let _permit = permit;
-            server.run(&conn, call).await;
-        });
+        None
     }
 
     async fn run(&self, conn: &Conn, call: Call) {
@@ -346,6 +344,23 @@ impl Server {
             Err(e) => return Executed::Failed(e.reason()),
         };
         outcome_of(&results, sig)
+    }
+}
+
+/// The call to execute, unless it duplicates one already seen: a running duplicate is dropped,
+/// a finished one gets the remembered outcome again.
+async fn admit(conn: &Conn, call: Call) -> Option<Call> {
+    match conn.admit(call.seq) {
+        Admission::New => Some(call),
+        Admission::Running => {
+            conn.count(&conn.duplicates);
+            None
+        }
+        Admission::Done(outcome) => {
+            conn.count(&conn.duplicates);
+            let _ = conn.transport.send(&outcome).await;
+            None
+        }
     }
 }
 
@@ -451,9 +466,6 @@ struct Conn {
     seen: std::sync::Mutex<BTreeMap<u64, Seen>>,
     cancelled_seqs: std::sync::Mutex<BTreeSet<u64>>,
     dedup_window_max: usize,
-    permits: Arc<Semaphore>,
-    /// The permits `permits` started with: `calls_in_flight_max`.
-    permits_total: u32,
     calls: AtomicU64,
     duplicates: AtomicU64,
     malformed: AtomicU64,
@@ -464,14 +476,11 @@ struct Conn {
 
 impl Conn {
     fn new(transport: Arc<dyn Transport>, config: &Config) -> Conn {
-        let permits_total = u32::try_from(config.calls_in_flight_max.max(1)).unwrap_or(u32::MAX);
         Conn {
             transport,
             seen: std::sync::Mutex::new(BTreeMap::new()),
             cancelled_seqs: std::sync::Mutex::new(BTreeSet::new()),
             dedup_window_max: config.dedup_window_max.max(1),
-            permits: Arc::new(Semaphore::new(permits_total as usize)),
-            permits_total,
             calls: AtomicU64::new(0),
             duplicates: AtomicU64::new(0),
             malformed: AtomicU64::new(0),

@@ -2,8 +2,10 @@
 //! and over TCP loopback, beside a raw tokio TCP echo of the same bytes (the floor); and
 //! throughput with 1, 32 and 256 concurrent callers over TCP loopback.
 //!
-//! The peer is a fake echo server task: it answers each `Call` with a `Reply` carrying the
-//! call's args as results. Run: `cargo bench -p exorun --bench remote`.
+//! The peer is a fake echo server task (it answers each `Call` with a `Reply` carrying the
+//! call's args as results) or the real `Server` serving calc-server's `calc.add`. Round trips
+//! run on a current-thread runtime (no thread wake-ups in the path); throughput runs on two
+//! worker threads. Run: `cargo bench -p exorun --bench remote`.
 
 use std::sync::{Arc, OnceLock};
 
@@ -65,32 +67,36 @@ async fn echo_server(transport: impl Transport) {
     }
 }
 
-fn duplex_client() -> &'static Arc<Client> {
-    static CLIENT: OnceLock<Arc<Client>> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        let _entered = runtime().enter();
-        let (near, far) = duplex_pair(DUPLEX_CAPACITY);
-        runtime().spawn(echo_server(far));
-        Arc::new(Client::new(Arc::new(near)))
-    })
+/// A client whose peer is a fake echo task over the duplex pair, on the current runtime.
+async fn duplex_echo_client() -> Arc<Client> {
+    let (near, far) = duplex_pair(DUPLEX_CAPACITY);
+    tokio::spawn(echo_server(far));
+    Arc::new(Client::new(Arc::new(near)))
+}
+
+/// A client whose peer is a fake echo task over TCP loopback, on the current runtime.
+async fn tcp_echo_client() -> Arc<Client> {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (connected, accepted) = tokio::join!(TcpTransport::connect(addr), listener.accept());
+    let server = TcpTransport::from_stream(accepted.unwrap().0).unwrap();
+    tokio::spawn(echo_server(server));
+    Arc::new(Client::new(Arc::new(connected.unwrap())))
 }
 
 fn tcp_client() -> &'static Arc<Client> {
     static CLIENT: OnceLock<Arc<Client>> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        let runtime = runtime();
-        let transport = runtime.block_on(async {
-            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let addr = listener.local_addr().unwrap();
-            let (connected, accepted) =
-                tokio::join!(TcpTransport::connect(addr), listener.accept());
-            let server = TcpTransport::from_stream(accepted.unwrap().0).unwrap();
-            tokio::spawn(echo_server(server));
-            connected.unwrap()
-        });
-        let _entered = runtime.enter();
-        Arc::new(Client::new(Arc::new(transport)))
-    })
+    CLIENT.get_or_init(|| runtime().block_on(tcp_echo_client()))
+}
+
+/// A single-threaded runtime for the round-trip benches: client, peer and floor all run on the
+/// benchmark's thread, so a round trip measures the path, not how fast this machine wakes a
+/// parked worker thread (40-60 us here, and it comes and goes between runs).
+fn current_thread() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
 }
 
 /// The same bytes a `call_raw` puts on the wire: one encoded `Call` frame.
@@ -106,22 +112,17 @@ struct RawEcho {
     stream: tokio::sync::Mutex<TcpStream>,
 }
 
-fn raw_echo() -> &'static RawEcho {
-    static ECHO: OnceLock<RawEcho> = OnceLock::new();
-    ECHO.get_or_init(|| {
-        let stream = runtime().block_on(async {
-            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let addr = listener.local_addr().unwrap();
-            let (connected, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
-            tokio::spawn(raw_echo_server(accepted.unwrap().0));
-            let stream = connected.unwrap();
-            stream.set_nodelay(true).unwrap();
-            stream
-        });
-        RawEcho {
-            stream: tokio::sync::Mutex::new(stream),
-        }
-    })
+/// A raw echo connection, on the current runtime.
+async fn raw_echo() -> RawEcho {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (connected, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
+    tokio::spawn(raw_echo_server(accepted.unwrap().0));
+    let stream = connected.unwrap();
+    stream.set_nodelay(true).unwrap();
+    RawEcho {
+        stream: tokio::sync::Mutex::new(stream),
+    }
 }
 
 async fn raw_echo_server(mut stream: TcpStream) {
@@ -157,8 +158,8 @@ impl RawEcho {
 
 #[divan::bench]
 fn round_trip_client_duplex(bencher: Bencher) {
-    let client = duplex_client();
-    let runtime = runtime();
+    let runtime = current_thread();
+    let client = runtime.block_on(duplex_echo_client());
     bencher.bench_local(|| {
         runtime
             .block_on(client.call_raw("bench", "echo", args_payload()))
@@ -168,8 +169,8 @@ fn round_trip_client_duplex(bencher: Bencher) {
 
 #[divan::bench]
 fn round_trip_client_tcp(bencher: Bencher) {
-    let client = tcp_client();
-    let runtime = runtime();
+    let runtime = current_thread();
+    let client = runtime.block_on(tcp_echo_client());
     bencher.bench_local(|| {
         runtime
             .block_on(client.call_raw("bench", "echo", args_payload()))
@@ -180,8 +181,8 @@ fn round_trip_client_tcp(bencher: Bencher) {
 /// The floor: the bytes of one `Call` frame, echoed over raw tokio TCP.
 #[divan::bench]
 fn round_trip_raw_tcp_echo(bencher: Bencher) {
-    let echo = raw_echo();
-    let runtime = runtime();
+    let runtime = current_thread();
+    let echo = runtime.block_on(raw_echo());
     let call = call_frame();
     let mut wire = (call.len() as u32).to_le_bytes().to_vec();
     wire.extend_from_slice(&call);
@@ -228,21 +229,18 @@ async fn concurrent_calls(client: &Arc<Client>, callers: usize) {
 /// A `Client` connected over TCP to a real `Server` exposing calc-server's `calc` as "calc".
 fn calc_client() -> &'static Arc<Client> {
     static CLIENT: OnceLock<Arc<Client>> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        let runtime = runtime();
-        let transport = runtime.block_on(async {
-            let server = Arc::new(calc_server().await);
-            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let addr = listener.local_addr().unwrap();
-            let (connected, accepted) =
-                tokio::join!(TcpTransport::connect(addr), listener.accept());
-            let transport = TcpTransport::from_stream(accepted.unwrap().0).unwrap();
-            tokio::spawn(async move { server.serve(Arc::new(transport)).await });
-            connected.unwrap()
-        });
-        let _entered = runtime.enter();
-        Arc::new(Client::new(Arc::new(transport)))
-    })
+    CLIENT.get_or_init(|| runtime().block_on(calc_tcp_client()))
+}
+
+/// A client of a real server over TCP loopback, on the current runtime.
+async fn calc_tcp_client() -> Arc<Client> {
+    let server = Arc::new(calc_server().await);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (connected, accepted) = tokio::join!(TcpTransport::connect(addr), listener.accept());
+    let transport = TcpTransport::from_stream(accepted.unwrap().0).unwrap();
+    tokio::spawn(async move { server.serve(Arc::new(transport)).await });
+    Arc::new(Client::new(Arc::new(connected.unwrap())))
 }
 
 async fn calc_server() -> exorun::server::Server {
@@ -278,8 +276,8 @@ fn add_args() -> &'static (String, Vec<u8>) {
 /// One `calc.add` through the real server: decode, lock, call into wasm, encode, reply.
 #[divan::bench]
 fn round_trip_server_calc_tcp(bencher: Bencher) {
-    let client = calc_client();
-    let runtime = runtime();
+    let runtime = current_thread();
+    let client = runtime.block_on(calc_tcp_client());
     let (method, args) = add_args();
     bencher.bench_local(|| {
         runtime

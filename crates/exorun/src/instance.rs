@@ -267,6 +267,30 @@ impl InstanceHandle {
         Ok(Some(results))
     }
 
+    /// Looks up an exported function under the lock, to call it later with
+    /// [`InstanceHandle::call_func_if`] without looking its name up again.
+    pub async fn func(&self, interface: &str, method: &str) -> Result<Func, Error> {
+        self.inner.lock().await.func(interface, method)
+    }
+
+    /// Calls `func` (resolved from this instance) if `may_start`, asked under the lock right
+    /// before the call would start, says yes; `Ok(false)` if it said no. `params` and
+    /// `results` must fit the function's type (wasmtime checks, and fails the call if not).
+    pub async fn call_func_if(
+        &self,
+        func: Func,
+        params: &[Val],
+        results: &mut [Val],
+        may_start: impl FnOnce() -> bool,
+    ) -> Result<bool, Error> {
+        let mut state = self.inner.lock().await;
+        if !may_start() {
+            return Ok(false);
+        }
+        state.call(func, params, results).await?;
+        Ok(true)
+    }
+
     /// Calls `func`, resolved earlier from this instance, under the lock.
     pub(crate) async fn call_func(
         &self,

@@ -25,8 +25,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -36,10 +36,10 @@ use neorpc::codec;
 use neorpc::frame::{self, Frame};
 use neorpc::schema::{self, FuncSig, InterfaceSchema};
 use tokio::time::Instant;
-use wasmtime::component::Val;
+use wasmtime::component::{Func, Val};
 
 use crate::domain;
-use crate::instance::InstanceHandle;
+use crate::instance::{self, InstanceHandle};
 use crate::ledger;
 use crate::transport::{self, Transport};
 
@@ -141,6 +141,18 @@ impl Offer {
 struct Target {
     handle: InstanceHandle,
     interfaces: BTreeMap<String, InterfaceSchema>,
+    /// Every callable method by its wire name (`interface#function`).
+    methods: BTreeMap<String, Method>,
+}
+
+/// One callable method, with what a call needs computed once.
+struct Method {
+    interface: String,
+    function: String,
+    sig: FuncSig,
+    params: Vec<neorpc::schema::Type>,
+    /// The instance's exported function, resolved on the first call.
+    func: OnceLock<Func>,
 }
 
 /// Serves calls to exposed instances. Share it behind an `Arc` and call [`Server::serve`] once
@@ -200,10 +212,23 @@ impl Server {
             .or_insert_with(|| Target {
                 handle: handle.clone(),
                 interfaces: BTreeMap::new(),
+                methods: BTreeMap::new(),
             });
         if entry.interfaces.contains_key(interface) || !entry.handle.same(handle) {
             let (target, interface) = (target.to_owned(), interface.to_owned());
             return Err(Error::AlreadyExposed { target, interface });
+        }
+        for (function, sig) in &exported.schema.funcs {
+            let method = Method {
+                interface: interface.to_owned(),
+                function: function.clone(),
+                sig: sig.clone(),
+                params: sig.param_types(),
+                func: OnceLock::new(),
+            };
+            entry
+                .methods
+                .insert(method_name(interface, function), method);
         }
         entry
             .interfaces
@@ -321,29 +346,32 @@ impl Server {
         let Some(target) = self.targets.get(&call.target) else {
             return Executed::Failed(FailureReason::InstanceNotFound(call.target));
         };
-        let Some((interface, function, sig)) = target.method(&call.method) else {
+        let Some(method) = target.methods.get(&call.method) else {
             return Executed::Failed(FailureReason::MethodNotFound(call.method));
         };
-        let params = sig.param_types();
-        let args = match codec::decode_args(&call.args, &params) {
+        let args = match codec::decode_args(&call.args, &method.params) {
             Ok(args) => args,
             Err(e) => return Executed::Failed(bad_argument(e)),
+        };
+        let func = match target.func(method).await {
+            Ok(func) => func,
+            Err(e) => return Executed::Failed(e.reason()),
         };
         let started = Started {
             conn,
             seq: call.seq,
             deadline: call.deadline,
         };
-        let results = target
+        let mut results = vec![Val::Bool(false); method.sig.results.len()];
+        let called = target
             .handle
-            .call_if(interface, function, &args, || started.may_start())
+            .call_func_if(func, &args, &mut results, || started.may_start())
             .await;
-        let results = match results {
-            Ok(Some(results)) => results,
-            Ok(None) => return started.refused(),
-            Err(e) => return Executed::Failed(e.reason()),
-        };
-        outcome_of(&results, sig)
+        match called {
+            Ok(true) => outcome_of(&results, &method.sig),
+            Ok(false) => started.refused(),
+            Err(e) => Executed::Failed(e.reason()),
+        }
     }
 }
 
@@ -365,11 +393,16 @@ async fn admit(conn: &Conn, call: Call) -> Option<Call> {
 }
 
 impl Target {
-    /// The exposed interface, function name and signature a `Call`'s method names.
-    fn method<'a>(&'a self, method: &'a str) -> Option<(&'a str, &'a str, &'a FuncSig)> {
-        let (interface, function) = method.rsplit_once('#')?;
-        let sig = self.interfaces.get(interface)?.funcs.get(function)?;
-        Some((interface, function, sig))
+    /// The instance's function for `method`, looked up by name once.
+    async fn func(&self, method: &Method) -> Result<Func, instance::Error> {
+        if let Some(func) = method.func.get() {
+            return Ok(*func);
+        }
+        let func = self
+            .handle
+            .func(&method.interface, &method.function)
+            .await?;
+        Ok(*method.func.get_or_init(|| func))
     }
 }
 

@@ -29,3 +29,8 @@ pub mod system;
 pub mod transport;
 pub mod trap;
 pub mod wave;
+
+/// The README's examples, compiled as doctests so that the README cannot drift from the API.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -1,5 +1,6 @@
 //! neorpc's integration tests: one binary, one module per concern.
 
+mod alloc_bound; // decoders allocate at most a bound proportional to their input
 mod codec; // Val <-> bytes: round trips over arbitrary WIT types, paths in errors, hostile bytes
 mod failure; // every FailureReason survives the wire exactly
 mod frame; // frame layout, isolation of args, prefixes, hostile bytes, wire snapshots

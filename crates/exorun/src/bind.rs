@@ -114,9 +114,12 @@ fn define(
     };
     let mut instance = linker.instance(name).map_err(linker_error)?;
     for (method, func) in funcs {
-        let host = local_call(target.clone(), func);
+        let local = LocalMethod {
+            target: target.clone(),
+            func,
+        };
         instance
-            .func_new_async(&method, host)
+            .func_new_async(&method, host_fn(Arc::new(local)))
             .map_err(linker_error)?;
     }
     Ok(())
@@ -125,10 +128,18 @@ fn define(
 /// What a dynamic async host function returns.
 type HostFuture<'a> = Box<dyn Future<Output = wasmtime::Result<()>> + Send + 'a>;
 
-/// The host function behind one locally linked method.
-fn local_call(
-    target: InstanceHandle,
-    func: Func,
+/// One linked method: what its host function does when the guest calls it.
+trait HostCall: Send + Sync + 'static {
+    fn call<'a>(
+        &'a self,
+        params: &'a [Val],
+        results: &'a mut [Val],
+    ) -> impl Future<Output = Result<(), trap::Error>> + Send + 'a;
+}
+
+/// The host function `func_new_async` wants, around one linked method.
+fn host_fn<C: HostCall>(
+    method: Arc<C>,
 ) -> impl for<'a> Fn(
     StoreContextMut<'a, ExorunCtx>,
     ComponentFunc,
@@ -139,11 +150,27 @@ fn local_call(
 + Sync
 + 'static {
     move |_store, _ty, params, results| {
-        let target = target.clone();
+        let method = Arc::clone(&method);
         Box::new(async move {
-            let called = target.call_func(func, params, results).await;
+            let called = method.call(params, results).await;
             called.map_err(wasmtime::Error::new)
         })
+    }
+}
+
+/// A locally linked method: the target instance and its function, resolved at link time.
+struct LocalMethod {
+    target: InstanceHandle,
+    func: Func,
+}
+
+impl HostCall for LocalMethod {
+    fn call<'a>(
+        &'a self,
+        params: &'a [Val],
+        results: &'a mut [Val],
+    ) -> impl Future<Output = Result<(), trap::Error>> + Send + 'a {
+        self.target.call_func(self.func, params, results)
     }
 }
 
@@ -212,7 +239,7 @@ pub async fn link_remote_interface(
             domain: domain::is_domain_result(&sig.results),
         });
         instance
-            .func_new_async(function, remote_call(method))
+            .func_new_async(function, host_fn(method))
             .map_err(linker_error)?;
     }
     Ok(())
@@ -251,8 +278,18 @@ struct RemoteMethod {
     domain: bool,
 }
 
+impl HostCall for RemoteMethod {
+    fn call<'a>(
+        &'a self,
+        params: &'a [Val],
+        results: &'a mut [Val],
+    ) -> impl Future<Output = Result<(), trap::Error>> + Send + 'a {
+        self.call_remote(params, results)
+    }
+}
+
 impl RemoteMethod {
-    async fn call(&self, params: &[Val], results: &mut [Val]) -> Result<(), trap::Error> {
+    async fn call_remote(&self, params: &[Val], results: &mut [Val]) -> Result<(), trap::Error> {
         let args = codec::encode_args(params, &self.params).map_err(|e| self.host(e))?;
         let called = self
             .client
@@ -300,28 +337,5 @@ fn raised(reason: FailureReason) -> trap::Error {
         other => trap::Error::Host {
             message: format!("remote call failed: {other}"),
         },
-    }
-}
-
-/// The host function behind one remotely linked method.
-fn remote_call(
-    method: Arc<RemoteMethod>,
-) -> impl for<'a> Fn(
-    StoreContextMut<'a, ExorunCtx>,
-    ComponentFunc,
-    &'a [Val],
-    &'a mut [Val],
-) -> HostFuture<'a>
-+ Send
-+ Sync
-+ 'static {
-    move |_store, _ty, params, results| {
-        let method = Arc::clone(&method);
-        Box::new(async move {
-            method
-                .call(params, results)
-                .await
-                .map_err(wasmtime::Error::new)
-        })
     }
 }

@@ -232,24 +232,7 @@ impl InstanceHandle {
         method: &str,
         args: &[Val],
     ) -> Result<Vec<Val>, Error> {
-        let results = self.call_if(interface, method, args, || true).await?;
-        Ok(results.unwrap_or_default())
-    }
-
-    /// Like [`InstanceHandle::call`], but asks `may_start` under the lock, right before the
-    /// call would start; `Ok(None)` if it said no (a server refuses a call whose deadline
-    /// passed or whose caller cancelled while it waited for the lock).
-    pub async fn call_if(
-        &self,
-        interface: &str,
-        method: &str,
-        args: &[Val],
-        may_start: impl FnOnce() -> bool,
-    ) -> Result<Option<Vec<Val>>, Error> {
         let mut state = self.inner.lock().await;
-        if !may_start() {
-            return Ok(None);
-        }
         let func = state.func(interface, method)?;
         let ty = func.ty(&state.store);
         let expected = ty.params().len();
@@ -264,7 +247,7 @@ impl InstanceHandle {
         }
         let mut results = vec![Val::Bool(false); ty.results().len()];
         state.call(func, args, &mut results).await?;
-        Ok(Some(results))
+        Ok(results)
     }
 
     /// Looks up an exported function under the lock, to call it later with

@@ -1,17 +1,20 @@
 //! Binding an import to what serves it.
 //!
 //! [`link_local_interface`] connects an imported interface to another local instance's
-//! exports: each method becomes an async host function that locks the target and calls its
-//! exported function with the caller's `Val`s, no serialization. The target's functions are
-//! resolved once, here, so a call never looks a name up. The contract is checked first (the
-//! Ledger), so a missing interface, a missing method or a signature mismatch fails at link time.
+//! exports: each method becomes a host function that calls the target's exported function with
+//! the caller's `Val`s, no serialization. How it reaches the target is the [`Calls`] given: an
+//! async host function that awaits the target's lock, or, for a synchronous importer, a
+//! synchronous one that uses the lock the importer's entry already took (see
+//! [`crate::instance`]). The target's functions are resolved once, here, so a call never looks
+//! a name up. The contract is checked first (the Ledger), so a missing interface, a missing
+//! method or a signature mismatch fails at link time.
 //!
 //! A remote link (a peer over neorpc) goes through the same steps: check the contract against
 //! the peer's schema, refuse resources (`ledger::Interface::check_remote`), and define each
 //! method as an async host function, which encodes, sends and awaits the reply.
 //!
-//! Calls into a target serialize on its lock. A cycle of local links (A calls B which calls A)
-//! deadlocks; exorun does not detect it.
+//! Calls into a target serialize on its lock. Local links cannot form a cycle: a target exists
+//! before anything links to it.
 
 use std::sync::Arc;
 
@@ -51,6 +54,19 @@ pub enum Error {
     /// The linker refused a definition.
     #[error("cannot define `{interface}`: {message}")]
     Linker { interface: String, message: String },
+    /// [`Calls::Held`] needs a target that runs synchronously.
+    #[error("`{interface}`: a synchronous link needs a synchronous target")]
+    TargetNotSync { interface: String },
+}
+
+/// How the host functions of a local link reach the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Calls {
+    /// Await the target's lock, then call it: from any importer, to any target.
+    Awaiting,
+    /// Call the target synchronously through the lock the importer's entry took: for a
+    /// synchronous importer and a synchronous target, and no fiber on either side.
+    Held,
 }
 
 /// Defines every method of the imported `interface` (as the importer's ledger describes it,
@@ -59,8 +75,12 @@ pub async fn link_local_interface(
     linker: &mut Linker<ExorunCtx>,
     required: &Interface,
     target: &InstanceHandle,
+    calls: Calls,
 ) -> Result<(), Error> {
     let name = required.name().to_owned();
+    if calls == Calls::Held && !target.is_sync() {
+        return Err(Error::TargetNotSync { interface: name });
+    }
     let offered = target.ledger().export(&name)?;
     ledger::check_contract(&required.schema, &offered.schema)?;
     if let Some((method, reason)) = required.unsupported.iter().next() {
@@ -77,7 +97,7 @@ pub async fn link_local_interface(
         return Err(Error::ResourceUnsupported { interface: name });
     }
     let funcs = resolve(required, target).await?;
-    define(linker, &name, funcs, target)
+    define(linker, &name, funcs, target, calls)
 }
 
 /// The target's function for each method the importer requires, looked up once.
@@ -107,6 +127,7 @@ fn define(
     name: &str,
     funcs: Vec<(String, Func)>,
     target: &InstanceHandle,
+    calls: Calls,
 ) -> Result<(), Error> {
     let linker_error = |e: wasmtime::Error| Error::Linker {
         interface: name.to_owned(),
@@ -114,15 +135,32 @@ fn define(
     };
     let mut instance = linker.instance(name).map_err(linker_error)?;
     for (method, func) in funcs {
-        let local = LocalMethod {
-            target: target.clone(),
-            func,
+        let target = target.clone();
+        let defined = match calls {
+            Calls::Awaiting => {
+                let local = LocalMethod { target, func };
+                instance.func_new_async(&method, host_fn(Arc::new(local)))
+            }
+            Calls::Held => instance.func_new(&method, held_fn(target, func)),
         };
-        instance
-            .func_new_async(&method, host_fn(Arc::new(local)))
-            .map_err(linker_error)?;
+        defined.map_err(linker_error)?;
     }
     Ok(())
+}
+
+/// The synchronous host function of a [`Calls::Held`] link.
+fn held_fn(
+    target: InstanceHandle,
+    func: Func,
+) -> impl Fn(StoreContextMut<'_, ExorunCtx>, ComponentFunc, &[Val], &mut [Val]) -> wasmtime::Result<()>
++ Send
++ Sync
++ 'static {
+    move |mut store, _ty, params, results| {
+        let held = &mut store.data_mut().held;
+        let called = target.call_held(held, func, params, results);
+        called.map_err(wasmtime::Error::new)
+    }
 }
 
 /// What a dynamic async host function returns.

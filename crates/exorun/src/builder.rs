@@ -43,6 +43,15 @@ impl Linkable {
         Linkable::System(Arc::new(system))
     }
 
+    /// Whether an importer linked to this can still run without a fiber.
+    fn is_sync(&self) -> bool {
+        match self {
+            Linkable::System(system) => system.synchronous(),
+            Linkable::Local(target) => target.is_sync(),
+            Linkable::Remote(_) => false,
+        }
+    }
+
     fn key(&self) -> LinkKey {
         match self {
             Linkable::System(system) => LinkKey::System(Arc::as_ptr(system).cast::<()>() as usize),
@@ -142,15 +151,24 @@ impl<'r> InstanceBuilder<'r> {
             app: app.name.clone(),
             source,
         };
-        instance::prepare_store(&mut store).map_err(instantiate_error)?;
-        let instantiated = pre.pre.instantiate_async(&mut store).await;
+        // Yielding needs a fiber: an instance built to yield runs asynchronously.
+        let sync = pre.sync && self.limits.fuel_yield_interval.is_none();
+        instance::prepare_store(&mut store, sync).map_err(instantiate_error)?;
+        let instantiated = match sync {
+            true => pre.pre.instantiate(&mut store),
+            false => pre.pre.instantiate_async(&mut store).await,
+        };
         let instance = instantiated.map_err(|e| {
             let memory_refused = store.data().limiter.memory_refused();
             instantiate_error(trap::Error::classify(&e, memory_refused))
         })?;
         let id = self.runtime.next_instance_id();
-        let state = State { store, instance };
-        let handle = InstanceHandle::new(state, id, self.app, app.ledger.clone());
+        let state = State::new(store, instance, sync);
+        let direct = match pre.sync {
+            true => local_targets(&self.links),
+            false => Vec::new(),
+        };
+        let handle = InstanceHandle::new(state, id, self.app, app.ledger.clone(), &direct);
         self.runtime.insert_instance(handle.clone());
         Ok(handle)
     }
@@ -166,7 +184,8 @@ impl<'r> InstanceBuilder<'r> {
         if let Some(cached) = self.runtime.cached_pre(&key) {
             return Ok(cached);
         }
-        let linker = self.setup_linker(app).await?;
+        let sync = app.wasi_sync && self.links.values().all(Linkable::is_sync);
+        let linker = self.setup_linker(app, sync).await?;
         let pre = linker
             .instantiate_pre(&app.component)
             .map_err(|e| Error::Unlinked {
@@ -174,18 +193,27 @@ impl<'r> InstanceBuilder<'r> {
                 message: e.to_string(),
             })?;
         let links = self.links.values().cloned().collect();
-        let cached = Arc::new(CachedPre { pre, links });
+        let cached = Arc::new(CachedPre { pre, links, sync });
         self.runtime.cache_pre(key, cached.clone());
         Ok(cached)
     }
 
-    async fn setup_linker(&self, app: &runtime::App) -> Result<Linker<ExorunCtx>, Error> {
-        let mut linker = self.runtime.linker();
+    /// With `sync`, every import is linked synchronously (see [`crate::instance`]).
+    async fn setup_linker(
+        &self,
+        app: &runtime::App,
+        sync: bool,
+    ) -> Result<Linker<ExorunCtx>, Error> {
+        let mut linker = self.runtime.linker(sync);
         for system in systems(&self.links) {
             system.install(&mut linker)?;
         }
+        let calls = match sync {
+            true => bind::Calls::Held,
+            false => bind::Calls::Awaiting,
+        };
         for (interface, link) in &self.links {
-            link_import(&mut linker, &app.ledger, interface, link).await?;
+            link_import(&mut linker, &app.ledger, interface, link, calls).await?;
         }
         Ok(linker)
     }
@@ -197,6 +225,7 @@ async fn link_import(
     importer: &ledger::Ledger,
     interface: &str,
     link: &Linkable,
+    calls: bind::Calls,
 ) -> Result<(), Error> {
     let bind_error = |source: bind::Error| Error::Bind {
         interface: interface.to_owned(),
@@ -210,10 +239,21 @@ async fn link_import(
         .map_err(|e| bind_error(e.into()))?;
     let bound = match link {
         Linkable::System(_) => Ok(()),
-        Linkable::Local(target) => bind::link_local_interface(linker, required, target).await,
+        Linkable::Local(target) => {
+            bind::link_local_interface(linker, required, target, calls).await
+        }
         Linkable::Remote(remote) => bind::link_remote_interface(linker, required, remote).await,
     };
     bound.map_err(bind_error)
+}
+
+/// The local instances among the links.
+fn local_targets(links: &BTreeMap<String, Linkable>) -> Vec<InstanceHandle> {
+    let targets = links.values().filter_map(|link| match link {
+        Linkable::Local(target) => Some(target.clone()),
+        Linkable::System(_) | Linkable::Remote(_) => None,
+    });
+    targets.collect()
 }
 
 /// The distinct systems among the links, in link-name order.

@@ -53,7 +53,10 @@ pub struct Limits {
     /// Fuel for one call into the instance; running out ends the call with `OutOfFuel`.
     pub fuel_per_call: u64,
     /// How often (in fuel) a running guest yields to the executor, so that other tasks run
-    /// meanwhile; `None` (the default) never yields. Yielding costs about 0.2 us per call.
+    /// meanwhile; `None` (the default) never yields. Yielding costs about 0.2 us per call, and
+    /// an instance built with an interval runs asynchronously (on a fiber). The interval is
+    /// fixed when the instance is built: on an instance that runs synchronously, a later
+    /// [`ExorunCtx::set_limits`] cannot turn yielding on.
     pub fuel_yield_interval: Option<u64>,
     /// The largest a linear memory may grow to; growing past it ends in `OutOfMemory`.
     pub memory_bytes_max: usize,
@@ -229,6 +232,7 @@ impl ContextBuilder {
             table: ResourceTable::new(),
             user_data: self.user_data,
             limiter: Limiter::new(limits),
+            held: Vec::new(),
         }
     }
 }
@@ -239,6 +243,9 @@ pub struct ExorunCtx {
     pub(crate) table: ResourceTable,
     pub(crate) user_data: UserData,
     pub(crate) limiter: Limiter,
+    /// During a call into a synchronous instance, the locks of the local instances it may call
+    /// (see [`crate::instance::InstanceHandle::is_sync`]); empty otherwise.
+    pub(crate) held: Vec<tokio::sync::OwnedMutexGuard<crate::instance::State>>,
 }
 
 impl ExorunCtx {

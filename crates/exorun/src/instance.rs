@@ -4,15 +4,26 @@
 //! Every entry point takes the lock, runs, and releases it, whatever happens inside: a closure
 //! that returns an error, or panics, leaves the handle usable (a panic is reported as
 //! [`Error::Panicked`]).
+//!
+//! An instance is *synchronous* ([`InstanceHandle::is_sync`]) when nothing it imports can
+//! wait: its WASI imports never block (`crate::wasi_io`), its systems are synchronous, it has no
+//! remote links, and every instance it links to locally is synchronous too. Calls into it run
+//! with `Func::call`, without a fiber. Its local links call their targets directly, and so an
+//! entry into it first takes the locks of every instance it can reach through local links, in
+//! creation order (a target is always older than its importer, so every entry locks in one
+//! global order and none can deadlock another), then its own. The importer's host function
+//! finds the target's lock among those it was handed (`ExorunCtx::held`) and passes the rest
+//! down. A synchronous call never waits while it holds them.
 
 use std::any::Any;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, MutexGuard, OwnedMutexGuard};
 use wasmtime::Store;
 use wasmtime::component::{Func, Instance, Val};
 
@@ -67,19 +78,52 @@ impl Error {
 pub struct State {
     pub store: Store<ExorunCtx>,
     pub instance: Instance,
+    /// Whether the store runs without a fiber (see the module documentation).
+    sync: bool,
 }
 
 impl State {
+    pub(crate) fn new(store: Store<ExorunCtx>, instance: Instance, sync: bool) -> Self {
+        State {
+            store,
+            instance,
+            sync,
+        }
+    }
+
     /// Calls `func` (which must belong to this store) with fresh fuel, mapping a failure onto
-    /// [`trap::Error`].
+    /// [`trap::Error`]. A synchronous instance completes without awaiting.
     pub async fn call(
         &mut self,
         func: Func,
         params: &[Val],
         results: &mut [Val],
     ) -> Result<(), trap::Error> {
+        if self.sync {
+            return self.call_sync(func, params, results);
+        }
         self.prepare_call()?;
         let called = func.call_async(&mut self.store, params, results).await;
+        self.outcome(called)
+    }
+
+    /// [`State::call`] for a synchronous instance, from a synchronous host function.
+    fn call_sync(
+        &mut self,
+        func: Func,
+        params: &[Val],
+        results: &mut [Val],
+    ) -> Result<(), trap::Error> {
+        if !self.sync {
+            let message = "a synchronous link cannot call an asynchronous instance".to_owned();
+            return Err(trap::Error::Host { message });
+        }
+        self.prepare_call()?;
+        let called = func.call(&mut self.store, params, results);
+        self.outcome(called)
+    }
+
+    fn outcome(&self, called: wasmtime::Result<()>) -> Result<(), trap::Error> {
         let Err(err) = called else {
             return Ok(());
         };
@@ -89,7 +133,7 @@ impl State {
 
     /// Refills fuel and forgets earlier memory refusals.
     pub(crate) fn prepare_call(&mut self) -> Result<(), trap::Error> {
-        prepare_store(&mut self.store)
+        prepare_store(&mut self.store, self.sync)
     }
 
     /// Looks up an exported function: `interface` is the exported interface's name, or
@@ -116,8 +160,9 @@ impl State {
     }
 }
 
-/// Sets a store up for one call: fuel per its limits, no memory refusal remembered.
-pub(crate) fn prepare_store(store: &mut Store<ExorunCtx>) -> Result<(), trap::Error> {
+/// Sets a store up for one call: fuel per its limits, no memory refusal remembered. A
+/// synchronous store never yields: asking it to would make wasmtime require `call_async`.
+pub(crate) fn prepare_store(store: &mut Store<ExorunCtx>, sync: bool) -> Result<(), trap::Error> {
     let limiter = &mut store.data_mut().limiter;
     limiter.reset();
     let limits = limiter.limits;
@@ -127,7 +172,7 @@ pub(crate) fn prepare_store(store: &mut Store<ExorunCtx>) -> Result<(), trap::Er
         message: e.to_string(),
     };
     store.set_fuel(limits.fuel_per_call).map_err(host)?;
-    if !yield_changed {
+    if sync || !yield_changed {
         return Ok(());
     }
     store
@@ -141,6 +186,42 @@ struct Identity {
     id: InstanceId,
     app: AppId,
     ledger: Arc<Ledger>,
+    /// The instance's place in the order every entry takes locks in: its creation order.
+    rank: u64,
+    /// Whether calls run without a fiber.
+    sync: bool,
+    /// For an instance whose local links call their targets directly: every instance it can
+    /// reach through them, by rank. Empty otherwise.
+    reach: Vec<InstanceHandle>,
+}
+
+/// Ranks instances in creation order, across runtimes.
+static RANK: AtomicU64 = AtomicU64::new(0);
+
+/// The state under an entry's lock, with the locks of the instances it may call directly;
+/// dropping it releases them all.
+struct Entered<'h> {
+    guard: MutexGuard<'h, State>,
+}
+
+impl std::ops::Deref for Entered<'_> {
+    type Target = State;
+
+    fn deref(&self) -> &State {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for Entered<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        &mut self.guard
+    }
+}
+
+impl Drop for Entered<'_> {
+    fn drop(&mut self) {
+        self.guard.store.data_mut().held.clear();
+    }
 }
 
 /// A shared, cloneable handle on one instance.
@@ -163,10 +244,35 @@ impl std::fmt::Debug for InstanceHandle {
 pub type ExecFuture<'a, R> = Pin<Box<dyn Future<Output = R> + Send + 'a>>;
 
 impl InstanceHandle {
-    pub(crate) fn new(state: State, id: InstanceId, app: AppId, ledger: Arc<Ledger>) -> Self {
+    pub(crate) fn new(
+        state: State,
+        id: InstanceId,
+        app: AppId,
+        ledger: Arc<Ledger>,
+        direct: &[InstanceHandle],
+    ) -> Self {
+        // `direct`: the local targets the instance's host functions call directly.
+        let mut reach: Vec<InstanceHandle> = Vec::new();
+        for target in direct {
+            let all = target.identity.reach.iter().chain(std::iter::once(target));
+            for handle in all {
+                if !reach.iter().any(|known| known.same(handle)) {
+                    reach.push(handle.clone());
+                }
+            }
+        }
+        reach.sort_by_key(|handle| handle.identity.rank);
+        let identity = Identity {
+            id,
+            app,
+            ledger,
+            rank: RANK.fetch_add(1, Ordering::Relaxed),
+            sync: state.sync,
+            reach,
+        };
         InstanceHandle {
             inner: Arc::new(Mutex::new(state)),
-            identity: Arc::new(Identity { id, app, ledger }),
+            identity: Arc::new(identity),
         }
     }
 
@@ -190,6 +296,77 @@ impl InstanceHandle {
         Arc::ptr_eq(&self.inner, &other.inner)
     }
 
+    /// Whether calls into the instance run without a fiber: nothing it imports can wait (see
+    /// the module documentation).
+    pub fn is_sync(&self) -> bool {
+        self.identity.sync
+    }
+
+    /// Takes the locks an entry needs: those of the instances this one calls directly, in
+    /// rank order, then its own (the highest rank of them all).
+    async fn enter(&self) -> Entered<'_> {
+        let reach = &self.identity.reach;
+        if reach.is_empty() {
+            let guard = self.inner.lock().await;
+            return Entered { guard };
+        }
+        if let Some(entered) = self.try_enter() {
+            return entered;
+        }
+        let mut held = Vec::with_capacity(reach.len());
+        for target in reach {
+            held.push(Arc::clone(&target.inner).lock_owned().await);
+        }
+        let mut guard = self.inner.lock().await;
+        guard.store.data_mut().held = held;
+        Entered { guard }
+    }
+
+    /// [`InstanceHandle::enter`] when no lock is taken, without waiting (so in any order) and
+    /// reusing the list kept in the store; `None`, having released what it took, if one is.
+    fn try_enter(&self) -> Option<Entered<'_>> {
+        let mut guard = self.inner.try_lock().ok()?;
+        let mut held = std::mem::take(&mut guard.store.data_mut().held);
+        for target in &self.identity.reach {
+            match Arc::clone(&target.inner).try_lock_owned() {
+                Ok(taken) => held.push(taken),
+                Err(_) => {
+                    held.clear();
+                    guard.store.data_mut().held = held;
+                    return None;
+                }
+            }
+        }
+        guard.store.data_mut().held = held;
+        Some(Entered { guard })
+    }
+
+    /// Calls `func`, resolved earlier from this instance, through its lock among `held`: the
+    /// locks the entry into a synchronous importer took. The rest of `held` goes down with the
+    /// call, for the instance's own local links, and comes back after.
+    pub(crate) fn call_held(
+        &self,
+        held: &mut Vec<OwnedMutexGuard<State>>,
+        func: Func,
+        params: &[Val],
+        results: &mut [Val],
+    ) -> Result<(), trap::Error> {
+        let mine = held
+            .iter()
+            .position(|guard| Arc::ptr_eq(OwnedMutexGuard::mutex(guard), &self.inner));
+        let Some(at) = mine else {
+            let message = "exorun: a local target's lock was not taken at entry".to_owned();
+            return Err(trap::Error::Host { message });
+        };
+        let mut guard = held.swap_remove(at);
+        let state = &mut *guard;
+        std::mem::swap(&mut state.store.data_mut().held, held);
+        let called = state.call_sync(func, params, results);
+        std::mem::swap(&mut state.store.data_mut().held, held);
+        held.push(guard);
+        called
+    }
+
     /// A number identifying the instance for as long as a handle on it lives.
     pub(crate) fn address(&self) -> usize {
         Arc::as_ptr(&self.inner) as usize
@@ -200,8 +377,8 @@ impl InstanceHandle {
     where
         F: FnOnce(&mut Store<ExorunCtx>, &Instance) -> R,
     {
-        let mut guard = self.inner.lock().await;
-        let state = &mut *guard;
+        let mut entered = self.enter().await;
+        let state = &mut *entered;
         let ran =
             std::panic::catch_unwind(AssertUnwindSafe(|| f(&mut state.store, &state.instance)));
         ran.map_err(|payload| Error::Panicked {
@@ -210,13 +387,15 @@ impl InstanceHandle {
     }
 
     /// Runs the future `f` returns on the state under the lock, until it completes; for work
-    /// that awaits, such as `Func::call_async`.
+    /// that awaits, such as `Func::call_async`. On a synchronous instance whose local links
+    /// call their targets directly, the future also holds those targets' locks: it must not
+    /// await a call into one of them (which would wait for itself).
     pub async fn exec_async<F, R>(&self, f: F) -> Result<R, Error>
     where
         F: for<'a> FnOnce(&'a mut State) -> ExecFuture<'a, R>,
     {
-        let mut guard = self.inner.lock().await;
-        let state = &mut *guard;
+        let mut entered = self.enter().await;
+        let state = &mut *entered;
         let started = std::panic::catch_unwind(AssertUnwindSafe(|| f(state)));
         let future = started.map_err(|payload| Error::Panicked {
             message: panic_message(payload.as_ref()),
@@ -232,7 +411,7 @@ impl InstanceHandle {
         method: &str,
         args: &[Val],
     ) -> Result<Vec<Val>, Error> {
-        let mut state = self.inner.lock().await;
+        let mut state = self.enter().await;
         let func = state.func(interface, method)?;
         let ty = func.ty(&state.store);
         let expected = ty.params().len();
@@ -266,7 +445,7 @@ impl InstanceHandle {
         results: &mut [Val],
         may_start: impl FnOnce() -> bool,
     ) -> Result<bool, Error> {
-        let mut state = self.inner.lock().await;
+        let mut state = self.enter().await;
         if !may_start() {
             return Ok(false);
         }
@@ -281,7 +460,7 @@ impl InstanceHandle {
         params: &[Val],
         results: &mut [Val],
     ) -> Result<(), trap::Error> {
-        let mut state = self.inner.lock().await;
+        let mut state = self.enter().await;
         state.call(func, params, results).await
     }
 }

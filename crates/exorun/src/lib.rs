@@ -14,6 +14,7 @@
 //! - [`client`]: `Client`, correlating replies with calls over a transport.
 //! - [`server`]: serving `Call` frames to named instances; the `Offer` sent in `Hello`.
 //! - [`domain`]: how a domain failure meets WIT (`result<T, domain-error>`).
+//! - [`wasi_io`]: synchronous `wasi:io`, so that guests that never wait run without a fiber.
 //! - [`wave`]: WIT values as text, for the node binary.
 
 pub mod bind;
@@ -28,6 +29,7 @@ pub mod server;
 pub mod system;
 pub mod transport;
 pub mod trap;
+pub mod wasi_io;
 pub mod wave;
 
 /// The README's examples, compiled as doctests so that the README cannot drift from the API.

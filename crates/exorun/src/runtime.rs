@@ -206,6 +206,9 @@ pub struct App {
     pub name: String,
     pub component: Component,
     pub ledger: Arc<Ledger>,
+    /// Whether the app's WASI imports never wait, so that its instances can run without a
+    /// fiber ([`crate::wasi_io::may_run_sync`]).
+    pub wasi_sync: bool,
 }
 
 /// A registered peer.
@@ -231,6 +234,9 @@ pub struct Stats {
 pub(crate) struct CachedPre {
     pub(crate) pre: InstancePre<ExorunCtx>,
     pub(crate) links: Vec<crate::builder::Linkable>,
+    /// Whether every import is linked synchronously: WASI that never waits, synchronous
+    /// systems, and local links that call their targets through held locks.
+    pub(crate) sync: bool,
 }
 
 /// The cache key of an `InstancePre`: the app and, per linked name, what it is linked to.
@@ -241,6 +247,7 @@ pub struct Runtime {
     config: Config,
     shared: Arc<SharedEngine>,
     base_linker: Linker<ExorunCtx>,
+    sync_linker: Linker<ExorunCtx>,
     next_id: AtomicU64,
     apps: DashMap<AppId, App>,
     peers: DashMap<PeerId, Peer>,
@@ -260,11 +267,13 @@ impl Runtime {
     /// A runtime with `config`.
     pub fn with_config(config: Config) -> Result<Runtime, Error> {
         let shared = shared_engine(&config)?;
-        let base_linker = base_linker(&shared.engine)?;
+        let base_linker = wasi_linker(&shared.engine, false)?;
+        let sync_linker = wasi_linker(&shared.engine, true)?;
         Ok(Runtime {
             config,
             shared,
             base_linker,
+            sync_linker,
             next_id: AtomicU64::new(1),
             apps: DashMap::new(),
             peers: DashMap::new(),
@@ -292,12 +301,14 @@ impl Runtime {
     pub fn register_app(&self, name: &str, bytes: &[u8]) -> Result<AppId, Error> {
         let component = self.compile(name, bytes)?;
         let ledger = Arc::new(Ledger::from_component(self.engine(), &component));
+        let wasi_sync = crate::wasi_io::may_run_sync(&component.component_type(), self.engine());
         let id = AppId(self.next_id());
         let name = name.to_owned();
         let app = App {
             name,
             component,
             ledger,
+            wasi_sync,
         };
         self.apps.insert(id, app);
         Ok(id)
@@ -417,10 +428,14 @@ impl Runtime {
     }
 
     /// A linker with WASI p2 (no ambient access: that comes from the context) and shadowing
-    /// allowed, so that systems may replace WASI functions.
-    pub(crate) fn linker(&self) -> Linker<ExorunCtx> {
+    /// allowed, so that systems may replace WASI functions. With `sync`, every WASI function is
+    /// synchronous ([`crate::wasi_io`]), for apps whose WASI imports never wait.
+    pub(crate) fn linker(&self, sync: bool) -> Linker<ExorunCtx> {
         self.linker_setups.fetch_add(1, Ordering::Relaxed);
-        self.base_linker.clone()
+        match sync {
+            true => self.sync_linker.clone(),
+            false => self.base_linker.clone(),
+        }
     }
 
     pub(crate) fn cached_pre(&self, key: &PreKey) -> Option<Arc<CachedPre>> {
@@ -446,10 +461,14 @@ impl CachedPre {
     }
 }
 
-fn base_linker(engine: &Engine) -> Result<Linker<ExorunCtx>, Error> {
+fn wasi_linker(engine: &Engine, sync: bool) -> Result<Linker<ExorunCtx>, Error> {
     let mut linker = Linker::new(engine);
     linker.allow_shadowing(true);
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| Error::Engine {
+    let added = match sync {
+        true => crate::wasi_io::add_to_linker(&mut linker),
+        false => wasmtime_wasi::p2::add_to_linker_async(&mut linker),
+    };
+    added.map_err(|e| Error::Engine {
         message: e.to_string(),
     })?;
     Ok(linker)

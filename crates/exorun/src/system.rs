@@ -61,6 +61,13 @@ pub trait SystemComponent: Send + Sync + 'static {
     /// Defines the system's interfaces in `linker`.
     fn install(&self, linker: &mut Linker<ExorunCtx>) -> Result<(), Error>;
 
+    /// Whether every function `install` defines is synchronous (`func_wrap` or `func_new`,
+    /// never an `_async` variant). Instances linked only to synchronous things run without a
+    /// fiber (see [`crate::instance`]); the default, `false`, is always safe.
+    fn synchronous(&self) -> bool {
+        false
+    }
+
     /// Stages what one instance needs; most systems need nothing.
     fn configure(&self, _builder: &mut ContextBuilder) -> Result<(), Error> {
         Ok(())
@@ -141,6 +148,10 @@ impl SystemComponent for WasiSystem {
         "wasi"
     }
 
+    fn synchronous(&self) -> bool {
+        true
+    }
+
     fn install(&self, _linker: &mut Linker<ExorunCtx>) -> Result<(), Error> {
         Ok(())
     }
@@ -201,6 +212,10 @@ impl LogSystem {
 impl SystemComponent for LogSystem {
     fn name(&self) -> &str {
         "logging"
+    }
+
+    fn synchronous(&self) -> bool {
+        true
     }
 
     fn install(&self, linker: &mut Linker<ExorunCtx>) -> Result<(), Error> {
@@ -289,6 +304,10 @@ type Store<'a> = wasmtime::StoreContextMut<'a, ExorunCtx>;
 impl SystemComponent for KvSystem {
     fn name(&self) -> &str {
         "kv"
+    }
+
+    fn synchronous(&self) -> bool {
+        true
     }
 
     fn install(&self, linker: &mut Linker<ExorunCtx>) -> Result<(), Error> {

@@ -23,6 +23,10 @@ mod ledger;
 // Limits: fuel, memory and other traps as typed errors; the host stays healthy after them.
 mod limits;
 
+// Synchronous instances: which run without a fiber; chains and shared targets of synchronous
+// local links under concurrent callers, next to asynchronous importers; stdio without waiting.
+mod sync;
+
 // The seed's integration suite, ported: runtime, apps, peers, logging, local linking, KV,
 // the diamond dependency.
 mod integration_suite;

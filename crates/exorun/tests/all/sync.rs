@@ -199,3 +199,23 @@ async fn a_synchronous_instance_writes_to_stdout_and_reads_closed_stdin() -> any
     assert_eq!(single(heard)?, Val::Option(None));
     Ok(())
 }
+
+#[tokio::test]
+async fn a_later_yield_interval_leaves_a_synchronous_instance_synchronous() -> anyhow::Result<()> {
+    let rt = support::runtime()?;
+    let server = support::instantiate(&rt, "calc-server").await?;
+    let client = calc_importer(&rt, "calc-client", &server).await?;
+    let yielding = Limits {
+        fuel_yield_interval: Some(1_000),
+        ..Limits::default()
+    };
+    for handle in [&server, &client] {
+        handle
+            .exec(|store, _| store.data_mut().set_limits(yielding))
+            .await?;
+    }
+    assert!(server.is_sync() && client.is_sync());
+    assert_eq!(run(&client, 20, 22).await?, Val::S32(42));
+    assert_eq!(add(&server, 1, 1).await?, Val::S32(2));
+    Ok(())
+}

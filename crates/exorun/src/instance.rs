@@ -361,10 +361,13 @@ impl InstanceHandle {
         let mut guard = held.swap_remove(at);
         let state = &mut *guard;
         std::mem::swap(&mut state.store.data_mut().held, held);
-        let called = state.call_sync(func, params, results);
+        // A host function deeper down may panic; the locks come back before the panic goes on,
+        // so that the entry releases them all.
+        let called =
+            std::panic::catch_unwind(AssertUnwindSafe(|| state.call_sync(func, params, results)));
         std::mem::swap(&mut state.store.data_mut().held, held);
         held.push(guard);
-        called
+        called.unwrap_or_else(|payload| std::panic::resume_unwind(payload))
     }
 
     /// A number identifying the instance for as long as a handle on it lives.

@@ -219,3 +219,60 @@ async fn a_later_yield_interval_leaves_a_synchronous_instance_synchronous() -> a
     assert_eq!(add(&server, 1, 1).await?, Val::S32(2));
     Ok(())
 }
+
+/// `calc` as a system whose every function panics: a host bug under a chain of links.
+#[cfg(not(madsim))]
+struct PanickingCalc;
+
+#[cfg(not(madsim))]
+impl SystemComponent for PanickingCalc {
+    fn name(&self) -> &str {
+        "panicking-calc"
+    }
+
+    fn install(
+        &self,
+        linker: &mut Linker<exorun::context::ExorunCtx>,
+    ) -> Result<(), system::Error> {
+        let refused = |e: wasmtime::Error| system::Error::Linker {
+            system: "panicking-calc".to_owned(),
+            interface: apps("calc"),
+            message: e.to_string(),
+        };
+        let mut calc = linker.instance(&apps("calc")).map_err(refused)?;
+        for method in ["add", "sum", "greet"] {
+            let defined = calc.func_new(method, |_, _, _, _| panic!("the host broke"));
+            defined.map_err(refused)?;
+        }
+        Ok(())
+    }
+
+    fn synchronous(&self) -> bool {
+        true
+    }
+}
+
+// Not under madsim: a panicking task brings the whole simulation down there.
+#[cfg(not(madsim))]
+#[tokio::test]
+async fn a_host_panic_under_a_chain_of_links_releases_every_lock() -> anyhow::Result<()> {
+    let rt = support::runtime()?;
+    let proxy = support::register(&rt, "calc-proxy")?;
+    let builder =
+        InstanceBuilder::new(&rt, proxy).link(apps("calc"), Linkable::system(PanickingCalc));
+    let broken = builder.instantiate().await?;
+    let middle = calc_importer(&rt, "calc-proxy", &broken).await?;
+    let client = calc_importer(&rt, "calc-client", &middle).await?;
+    assert!(client.is_sync() && middle.is_sync() && broken.is_sync());
+
+    let calling = client.clone();
+    let called = tokio::spawn(async move { run(&calling, 1, 2).await }).await;
+    let panicked = called.err().is_some_and(|e| e.is_panic());
+    assert!(panicked, "the host's panic reaches the caller");
+    for handle in [&client, &middle, &broken] {
+        let entered = handle.exec(|_, _| ());
+        let entered = tokio::time::timeout(DEADLOCK_TIMEOUT, entered).await;
+        entered.context("a lock was left taken")??;
+    }
+    Ok(())
+}

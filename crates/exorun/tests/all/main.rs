@@ -43,7 +43,8 @@ mod client;
 mod remote;
 
 // The server against a misbehaving peer, frame by frame: duplicated calls execute once, a call
-// past its deadline does not start, garbage and oversized frames disturb no other call.
+// past its deadline or cancelled while it waits for its instance does not start, garbage and
+// oversized frames disturb no other call.
 mod server_faults;
 
 // The node binary: `exorun serve` on a loopback port, `exorun call` against it (results, domain

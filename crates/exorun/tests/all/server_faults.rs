@@ -1,6 +1,7 @@
 //! The server against a misbehaving peer, frame by frame: a duplicated `Call` executes once
-//! (a KV counter proves it), a call past its deadline is not started, and garbage or oversized
-//! frames are rejected without a panic and without disturbing other calls or connections.
+//! (a KV counter proves it), a call past its deadline or cancelled while it waits for the
+//! instance is not started, and garbage or oversized frames are rejected without a panic and
+//! without disturbing other calls or connections.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -244,6 +245,84 @@ async fn a_call_past_its_deadline_is_refused_and_not_run() -> anyhow::Result<()>
         ..ConnStats::default()
     };
     assert_eq!(stats, expected);
+    Ok(())
+}
+
+// ---- cancellation ---------------------------------------------------------------------------
+
+/// `calc.add(a, b)` as a `Call` frame for the target "calc".
+fn add_call(seq: u64, a: i32, b: i32) -> Vec<u8> {
+    let method = server::method_name(&apps("calc"), "add");
+    let args = [Val::S32(a), Val::S32(b)];
+    let args = codec::encode_args(&args, &[Type::S32, Type::S32]).unwrap();
+    CallEncoder::new(seq, "calc", &method, &args)
+        .to_bytes()
+        .unwrap()
+}
+
+fn cancel_frame(seq: u64) -> Vec<u8> {
+    let mut cancel = neopack::Encoder::new();
+    frame::encode_cancel(&mut cancel, seq).unwrap();
+    cancel.into_bytes().unwrap()
+}
+
+/// A call waiting for its instance's lock when its Cancel arrives never starts and is never
+/// answered; the calls behind it run.
+#[tokio::test]
+async fn a_call_cancelled_while_it_waits_for_the_instance_never_starts() -> anyhow::Result<()> {
+    let runtime = support::runtime()?;
+    let kv = KvSystem::new();
+    let app = support::register(&runtime, "kv-user")?;
+    let kv_user = InstanceBuilder::new(&runtime, app).system(kv.clone());
+    let kv_user = kv_user.instantiate().await?;
+    let calc = support::instantiate(&runtime, "calc-server").await?;
+    let mut server = Server::new(server::Config::default());
+    server.expose("kv", &kv_user, &apps("kv-ops"))?;
+    server.expose("calc", &calc, &apps("calc"))?;
+    let caller = RawCaller::connect(&Arc::new(server)).await;
+
+    // Someone else holds kv-user until told to let go.
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let (holding, held) = tokio::sync::oneshot::channel::<()>();
+    let holder = kv_user.clone();
+    let holder = tokio::spawn(async move {
+        holder
+            .exec_async(move |_| {
+                Box::pin(async move {
+                    let _ = holding.send(());
+                    let _ = released.await;
+                })
+            })
+            .await
+    });
+    held.await?;
+    caller.send(&bump_call(1, "cancelled", None)).await;
+    caller.send(&cancel_frame(1)).await;
+    // The server reads frames in order: once calc answers, it has seen the Cancel.
+    caller.send(&add_call(2, 40, 2)).await;
+    let answered = caller.recv().await;
+    let answered = frame::decode(&answered)?;
+    let Frame::Reply { seq: 2, results } = answered else {
+        anyhow::bail!("expected calc's Reply for 2, got {answered:?}");
+    };
+    assert_eq!(
+        codec::decode_results(results, &[Type::S32])?,
+        vec![Val::S32(42)]
+    );
+    caller.send(&bump_call(3, "after", None)).await;
+    let _ = release.send(());
+    holder.await??;
+    // Call 1 was first in line for the lock: had it been answered, it would come first.
+    assert_eq!(reply_u64(&caller.recv().await, 3), 1);
+    assert_eq!(counter(&kv, "cancelled"), None, "the cancelled call ran");
+    assert_eq!(counter(&kv, "after"), Some(1));
+    let (rest, stats) = caller.finish().await?;
+    assert_eq!(
+        rest,
+        Vec::<Vec<u8>>::new(),
+        "the cancelled call was answered"
+    );
+    assert_eq!(stats.cancelled, 1);
     Ok(())
 }
 

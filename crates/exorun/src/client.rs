@@ -605,12 +605,12 @@ impl Shared {
 // ---- time -----------------------------------------------------------------------------------
 
 /// The current instant on the runtime's clock (simulated under madsim, where `Instant::now` is
-/// the virtual clock).
+/// the virtual clock). Every reading of the clock in exorun goes through here.
 #[cfg_attr(
     madsim,
     allow(clippy::disallowed_methods, reason = "madsim virtualizes Instant::now")
 )]
-fn now() -> Instant {
+pub(crate) fn now() -> Instant {
     Instant::now()
 }
 

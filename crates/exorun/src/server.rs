@@ -38,6 +38,7 @@ use neorpc::schema::{self, FuncSig, InterfaceSchema};
 use tokio::time::Instant;
 use wasmtime::component::{Func, Val};
 
+use crate::client;
 use crate::domain;
 use crate::instance::{self, InstanceHandle};
 use crate::ledger;
@@ -306,7 +307,7 @@ impl Server {
                 deadline_ms,
                 args,
             } => {
-                let deadline = deadline_ms.map(|ms| Instant::now() + Duration::from_millis(ms));
+                let deadline = deadline_ms.map(|ms| client::now() + Duration::from_millis(ms));
                 let call = Call {
                     seq,
                     target: target.to_owned(),
@@ -468,7 +469,7 @@ struct Started<'a> {
 
 impl Started<'_> {
     fn may_start(&self) -> bool {
-        let expired = self.deadline.is_some_and(|d| Instant::now() >= d);
+        let expired = self.deadline.is_some_and(|d| client::now() >= d);
         !expired && !self.conn.is_cancelled(self.seq)
     }
 

@@ -181,3 +181,13 @@ pub async fn listen(
     });
     Ok((addr, ended))
 }
+
+/// The current instant on the runtime's clock: tokio's (paused in most tests) normally, the
+/// virtual clock under madsim, which intercepts `Instant::now`.
+#[cfg_attr(
+    madsim,
+    allow(clippy::disallowed_methods, reason = "madsim virtualizes Instant::now")
+)]
+pub fn now() -> tokio::time::Instant {
+    tokio::time::Instant::now()
+}

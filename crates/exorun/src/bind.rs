@@ -13,6 +13,10 @@
 //! the peer's schema, refuse resources (`ledger::Interface::check_remote`), and define each
 //! method as an async host function, which encodes, sends and awaits the reply.
 //!
+//! A remote call that cannot reach its peer (a timeout, a disconnect) traps the importer with
+//! [`trap::Error::Unavailable`]; a failure the peer raised is raised again as it was raised
+//! there.
+//!
 //! Calls into a target serialize on its lock. Local links cannot form a cycle: a target exists
 //! before anything links to it.
 
@@ -342,6 +346,9 @@ impl RemoteMethod {
                 return Ok(());
             }
             Err(client::Error::Failed(reason)) => return Err(raised(reason)),
+            Err(e @ (client::Error::Timeout | client::Error::Disconnected)) => {
+                return Err(self.unavailable(&e));
+            }
             Err(e) => return Err(self.host(e)),
         };
         let vals = codec::decode_results(&payload, &self.results).map_err(|e| self.host(e))?;
@@ -358,6 +365,14 @@ impl RemoteMethod {
         Ok(())
     }
 
+    /// The peer could not be reached: which target, and which kind (the client error's text,
+    /// which never names a host path).
+    fn unavailable(&self, e: &client::Error) -> trap::Error {
+        trap::Error::Unavailable {
+            message: format!("{}: {e}", self.target),
+        }
+    }
+
     fn host(&self, e: impl std::fmt::Display) -> trap::Error {
         trap::Error::Host {
             message: format!("remote call {} on `{}`: {e}", self.method, self.target),
@@ -372,6 +387,7 @@ fn raised(reason: FailureReason) -> trap::Error {
         FailureReason::OutOfMemory => trap::Error::OutOfMemory,
         FailureReason::AppTrapped(kind) => trap::Error::AppTrapped { kind },
         FailureReason::DomainSpecific(code, message) => trap::Error::Domain { code, message },
+        FailureReason::Unavailable(message) => trap::Error::Unavailable { message },
         other => trap::Error::Host {
             message: format!("remote call failed: {other}"),
         },

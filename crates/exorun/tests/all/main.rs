@@ -39,7 +39,8 @@ mod client;
 
 // Remote linking end to end, over the duplex channel and TCP: calc across two runtimes, domain
 // failures, fuel, memory and traps as raised, the server's failure mapping, and link-time
-// refusals (resources, contract mismatches, nothing offered, a failed handshake).
+// refusals (resources, contract mismatches, nothing offered, a failed handshake), and a peer
+// that cannot be reached, which traps the importer as `Unavailable` down a chain of nodes.
 mod remote;
 
 // The server against a misbehaving peer, frame by frame: duplicated calls execute once, a call

@@ -12,6 +12,10 @@
 //!
 //! When the stream ends or the transport fails, the pump fails every pending call at once, in
 //! `seq` order, and later calls fail immediately with [`Error::Disconnected`].
+//!
+//! An [`Observe`]r, if configured, hears each `Call` frame the transport accepted
+//! ([`Observe::sent`]) and, exactly once per such call, how it ended ([`Observe::ended`]). It
+//! changes nothing about the calls.
 
 use std::fmt;
 use std::hash::{BuildHasherDefault, DefaultHasher};
@@ -120,7 +124,7 @@ impl From<neopack::Error> for Error {
 }
 
 /// How a [`Client`] behaves.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Config {
     /// How long a call waits for a slot and its outcome, together ([`TIMEOUT_DEFAULT`]). The
     /// remaining budget travels in the `Call` frame as its deadline.
@@ -129,6 +133,8 @@ pub struct Config {
     pub pending_calls_max: usize,
     /// The name this client announces in its `Hello` ([`NODE_DEFAULT`]).
     pub node: String,
+    /// Hears every call sent and how it ended (none by default).
+    pub observer: Option<Arc<dyn Observe>>,
 }
 
 impl Default for Config {
@@ -137,8 +143,47 @@ impl Default for Config {
             timeout: TIMEOUT_DEFAULT,
             pending_calls_max: PENDING_CALLS_MAX_DEFAULT,
             node: NODE_DEFAULT.to_owned(),
+            observer: None,
         }
     }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("timeout", &self.timeout)
+            .field("pending_calls_max", &self.pending_calls_max)
+            .field("node", &self.node)
+            .field("observer", &self.observer.as_ref().map(|_| "dyn Observe"))
+            .finish()
+    }
+}
+
+/// How a sent call ended, as an [`Observe`]r hears it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallEnd {
+    /// A `Reply` arrived.
+    Reply,
+    /// A `Failure` arrived with this reason. An answer that could not be decoded is reported
+    /// as `Failed(FailureReason::Protocol(..))` (the caller gets [`Error::Protocol`]).
+    Failed(FailureReason),
+    /// No outcome arrived within the call's timeout.
+    Timeout,
+    /// The connection ended before an outcome arrived.
+    Disconnected,
+    /// The caller's future was dropped before an outcome arrived.
+    Dropped,
+}
+
+/// Hears what a client's calls do, for a trace; changes nothing about them. Called from the
+/// calling task (or wherever its future is dropped), never while a lock is held: keep it cheap
+/// and never block.
+pub trait Observe: Send + Sync {
+    /// The transport accepted the `Call` frame `seq` for `method` on `target`.
+    fn sent(&self, seq: u64, target: &str, method: &str);
+
+    /// The call `seq`, reported [`sent`](Observe::sent) before, ended: exactly once per call.
+    fn ended(&self, seq: u64, end: &CallEnd);
 }
 
 /// Counters of frames the pump could not deliver to a caller.
@@ -316,10 +361,7 @@ impl Client {
         timeout: Duration,
     ) -> Result<Vec<u8>, Error> {
         let deadline = deadline_after(timeout);
-        let answer = self
-            .exchange(target, method, args_payload, deadline)
-            .await?;
-        self.decode_answer(&answer)
+        self.exchange(target, method, args_payload, deadline).await
     }
 
     /// Sends our `Hello`: protocol version, [`Config::node`], and `offer` (exactly one neopack
@@ -400,12 +442,16 @@ impl Client {
         let bytes = call.to_bytes()?;
         let (tx, rx) = oneshot::channel();
         let mut guard = self.register(seq, tx)?;
-        let Ok(answer) = within(deadline, self.send_and_wait(&bytes, rx, &mut guard)).await else {
+        let sending = self.send_and_wait(&bytes, target, method, rx, &mut guard);
+        let Ok(answer) = within(deadline, sending).await else {
             // The guard, dropped on return, removes the entry and sends the Cancel.
             self.shared.timeouts.fetch_add(1, Ordering::Relaxed);
+            guard.report_end(&CallEnd::Timeout);
             return Err(Error::Timeout);
         };
-        answer
+        let decoded = answer.and_then(|frame| self.decode_answer(&frame));
+        guard.report_end(&end_of(&decoded));
+        decoded
     }
 
     async fn acquire_permit(&self, deadline: Instant) -> Result<SemaphorePermit<'_>, Error> {
@@ -425,6 +471,7 @@ impl Client {
             client: self,
             seq,
             cancel_on_drop: true,
+            reported: false,
         };
         // Pairs with the fence in `Shared::disconnect`: either the pump's drain sees this
         // entry, or this load sees the flag. Never neither.
@@ -439,6 +486,8 @@ impl Client {
     async fn send_and_wait(
         &self,
         bytes: &[u8],
+        target: &str,
+        method: &str,
         rx: oneshot::Receiver<Outcome>,
         guard: &mut PendingGuard<'_>,
     ) -> Result<Vec<u8>, Error> {
@@ -447,6 +496,7 @@ impl Client {
             guard.cancel_on_drop = false;
             return Err(e.into());
         }
+        guard.report_sent(target, method);
         match rx.await {
             Ok(Outcome::Answer(frame)) => Ok(frame),
             // A dropped sender means the pump is gone.
@@ -500,19 +550,57 @@ impl Drop for Client {
 
 /// Removes its call's pending entry when the call ends, however it ends. If the entry was still
 /// there (no outcome arrived: timeout, or the caller's future was dropped), tells the peer.
+/// Reports the call to the observer: sent, then ended exactly once ([`CallEnd::Dropped`] if
+/// nothing else was reported by the time it drops).
 struct PendingGuard<'a> {
     client: &'a Client,
     seq: u64,
     cancel_on_drop: bool,
+    /// Reported sent and not yet ended.
+    reported: bool,
+}
+
+impl PendingGuard<'_> {
+    fn report_sent(&mut self, target: &str, method: &str) {
+        let Some(observer) = &self.client.config.observer else {
+            return;
+        };
+        observer.sent(self.seq, target, method);
+        self.reported = true;
+    }
+
+    fn report_end(&mut self, end: &CallEnd) {
+        if !self.reported {
+            return;
+        }
+        self.reported = false;
+        let Some(observer) = &self.client.config.observer else {
+            return;
+        };
+        observer.ended(self.seq, end);
+    }
 }
 
 impl Drop for PendingGuard<'_> {
     fn drop(&mut self) {
+        self.report_end(&CallEnd::Dropped);
         let removed = self.client.shared.pending.remove(&self.seq);
         if removed.is_none() || !self.cancel_on_drop {
             return;
         }
         self.client.spawn_cancel(self.seq);
+    }
+}
+
+/// How a call that was sent ended, from what its caller gets.
+fn end_of(decoded: &Result<Vec<u8>, Error>) -> CallEnd {
+    match decoded {
+        Ok(_) => CallEnd::Reply,
+        Err(Error::Failed(reason)) => CallEnd::Failed(reason.clone()),
+        Err(Error::Timeout) => CallEnd::Timeout,
+        Err(Error::Protocol(e)) => CallEnd::Failed(FailureReason::Protocol(e.to_string())),
+        // Once the frame has left, only the pump going away fails a call otherwise.
+        Err(_) => CallEnd::Disconnected,
     }
 }
 

@@ -11,8 +11,9 @@
 //! - [`builder`]: `InstanceBuilder`, composing links into an instance.
 //! - [`trap`]: mapping wasmtime errors onto `neorpc::FailureReason`.
 //! - [`transport`]: the async `Transport` trait; in-memory duplex and TCP implementations.
-//! - [`client`]: `Client`, correlating replies with calls over a transport.
-//! - [`server`]: serving `Call` frames to named instances; the `Offer` sent in `Hello`.
+//! - [`client`]: `Client`, correlating replies with calls over a transport; its `Observe` hook.
+//! - [`server`]: serving `Call` frames to named instances; the `Offer` sent in `Hello`; its
+//!   `Observe` hook and `Load` gauges.
 //! - [`domain`]: how a domain failure meets WIT (`result<T, domain-error>`).
 //! - [`wasi_io`]: synchronous `wasi:io`, so that guests that never wait run without a fiber.
 //! - [`wave`]: WIT values as text, for the node binary.

@@ -48,6 +48,10 @@ mod remote;
 // oversized frames disturb no other call.
 mod server_faults;
 
+// Observation hooks: a client's sent and ended calls, a server's executions, answers and
+// duplicates, exactly as they happened; the server's load gauges return to zero.
+mod observe;
+
 // The node binary: `exorun serve` on a loopback port, `exorun call` against it (results, domain
 // failures, bad input, nothing listening). Not under madsim: it runs child processes, and the
 // binary does not run in a madsim build.

@@ -67,6 +67,13 @@ pub enum Error {
     Codec(neorpc::codec::Error),
     /// A frame could not be encoded, or the peer's answer could not be decoded.
     Protocol(neorpc::Error),
+    /// After a reconnect, the peer no longer honours the contract the call relies on (its
+    /// target no longer serves the interface, a signature changed, another protocol version):
+    /// nothing was sent. The message names the interface and the difference.
+    Contract(String),
+    /// The connection was lost and could not be made again: `attempts` connects failed, the
+    /// last with `cause`. Nothing was sent.
+    Unreachable { attempts: u32, cause: String },
 }
 
 impl fmt::Display for Error {
@@ -78,6 +85,11 @@ impl fmt::Display for Error {
             Error::Disconnected => write!(f, "connection to the peer is closed"),
             Error::Codec(e) => write!(f, "value codec: {e}"),
             Error::Protocol(e) => write!(f, "protocol: {e}"),
+            Error::Contract(message) => write!(f, "the peer breaks the contract: {message}"),
+            Error::Unreachable { attempts, cause } => write!(
+                f,
+                "peer unreachable: {attempts} connect attempts failed, the last with: {cause}"
+            ),
         }
     }
 }
@@ -89,7 +101,10 @@ impl std::error::Error for Error {
             Error::Failed(reason) => Some(reason),
             Error::Codec(e) => Some(e),
             Error::Protocol(e) => Some(e),
-            Error::Timeout | Error::Disconnected => None,
+            Error::Timeout
+            | Error::Disconnected
+            | Error::Contract(_)
+            | Error::Unreachable { .. } => None,
         }
     }
 }
@@ -702,18 +717,18 @@ pub(crate) fn now() -> Instant {
     Instant::now()
 }
 
-fn deadline_after(timeout: Duration) -> Instant {
+pub(crate) fn deadline_after(timeout: Duration) -> Instant {
     let now = now();
     now.checked_add(timeout).unwrap_or(now + DEADLINE_FAR)
 }
 
 /// The deadline passed first.
-struct Elapsed;
+pub(crate) struct Elapsed;
 
 /// Runs `future` until `deadline`. Polls the future first, so an outcome that is already there
 /// wins over a deadline that has also passed. (madsim has no `timeout_at`, and its `timeout`
 /// future is not `Send`.)
-async fn within<F: Future>(deadline: Instant, future: F) -> Result<F::Output, Elapsed> {
+pub(crate) async fn within<F: Future>(deadline: Instant, future: F) -> Result<F::Output, Elapsed> {
     tokio::select! {
         biased;
         output = future => Ok(output),

@@ -12,6 +12,7 @@
 //! - [`trap`]: mapping wasmtime errors onto `neorpc::FailureReason`.
 //! - [`transport`]: the async `Transport` trait; in-memory duplex and TCP implementations.
 //! - [`client`]: `Client`, correlating replies with calls over a transport; its `Observe` hook.
+//! - [`session`]: `Session`, a link to a peer that reconnects and re-checks contracts.
 //! - [`server`]: serving `Call` frames to named instances; the `Offer` sent in `Hello`; its
 //!   `Observe` hook and `Load` gauges.
 //! - [`domain`]: how a domain failure meets WIT (`result<T, domain-error>`).
@@ -27,6 +28,7 @@ pub mod instance;
 pub mod ledger;
 pub mod runtime;
 pub mod server;
+pub mod session;
 pub mod system;
 pub mod transport;
 pub mod trap;

@@ -52,6 +52,11 @@ mod server_faults;
 // duplicates, exactly as they happened; the server's load gauges return to zero.
 mod observe;
 
+// Sessions: calls go on after the peer restarts; a call in flight at the break fails and is
+// never sent again; a peer back with a broken contract gets no call; a peer that stays down
+// makes calls give up within their timeout.
+mod session;
+
 // The node binary: `exorun serve` on a loopback port, `exorun call` against it (results, domain
 // failures, bad input, nothing listening). Not under madsim: it runs child processes, and the
 // binary does not run in a madsim build.

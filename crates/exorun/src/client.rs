@@ -462,6 +462,10 @@ impl Client {
             // The guard, dropped on return, removes the entry and sends the Cancel.
             self.shared.timeouts.fetch_add(1, Ordering::Relaxed);
             guard.report_end(&CallEnd::Timeout);
+            #[cfg(madsim)]
+            if crate::plant::active(crate::plant::Plant::ForgetPending) {
+                guard.forget = true;
+            }
             return Err(Error::Timeout);
         };
         let decoded = answer.and_then(|frame| self.decode_answer(&frame));
@@ -487,6 +491,8 @@ impl Client {
             seq,
             cancel_on_drop: true,
             reported: false,
+            #[cfg(madsim)]
+            forget: false,
         };
         // Pairs with the fence in `Shared::disconnect`: either the pump's drain sees this
         // entry, or this load sees the flag. Never neither.
@@ -573,6 +579,9 @@ struct PendingGuard<'a> {
     cancel_on_drop: bool,
     /// Reported sent and not yet ended.
     reported: bool,
+    /// Planted bug: leave the entry behind.
+    #[cfg(madsim)]
+    forget: bool,
 }
 
 impl PendingGuard<'_> {
@@ -599,6 +608,10 @@ impl PendingGuard<'_> {
 impl Drop for PendingGuard<'_> {
     fn drop(&mut self) {
         self.report_end(&CallEnd::Dropped);
+        #[cfg(madsim)]
+        if self.forget {
+            return;
+        }
         let removed = self.client.shared.pending.remove(&self.seq);
         if removed.is_none() || !self.cancel_on_drop {
             return;
@@ -659,6 +672,8 @@ impl Shared {
             self.malformed_frames.fetch_add(1, Ordering::Relaxed);
             return;
         };
+        #[cfg(madsim)]
+        let seq = self.misrouted(seq);
         let Some((_, tx)) = self.pending.remove(&seq) else {
             self.unknown_replies.fetch_add(1, Ordering::Relaxed);
             return;
@@ -667,6 +682,16 @@ impl Shared {
             // The caller gave up between our remove and this send: a late reply.
             self.unknown_replies.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Planted bug: the smallest other pending `seq`, if there is one, instead of `seq`.
+    #[cfg(madsim)]
+    fn misrouted(&self, seq: u64) -> u64 {
+        if !crate::plant::active(crate::plant::Plant::MisrouteReply) {
+            return seq;
+        }
+        let others = self.pending.iter().map(|entry| *entry.key());
+        others.filter(|other| *other != seq).min().unwrap_or(seq)
     }
 
     fn route_hello(&self, frame: &[u8], hello: &watch::Sender<Option<PeerHello>>) {

@@ -18,6 +18,7 @@
 //! - [`domain`]: how a domain failure meets WIT (`result<T, domain-error>`).
 //! - [`wasi_io`]: synchronous `wasi:io`, so that guests that never wait run without a fiber.
 //! - [`wave`]: WIT values as text, for the node binary.
+//! - `plant` (only under `--cfg madsim`): planted bugs, for testing the simulator's checkers.
 
 pub mod bind;
 pub mod builder;
@@ -26,6 +27,8 @@ pub mod context;
 pub mod domain;
 pub mod instance;
 pub mod ledger;
+#[cfg(madsim)]
+pub mod plant;
 pub mod runtime;
 pub mod server;
 pub mod session;

@@ -619,6 +619,10 @@ impl Conn {
 
     fn admit(&self, seq: u64) -> Admission {
         let mut seen = lock(&self.seen);
+        #[cfg(madsim)]
+        if crate::plant::active(crate::plant::Plant::DoubleExecute) && seen.contains_key(&seq) {
+            return Admission::New;
+        }
         match seen.get(&seq) {
             Some(Seen::Running) => return Admission::Running,
             Some(Seen::Done(outcome)) => return Admission::Done(Arc::clone(outcome)),

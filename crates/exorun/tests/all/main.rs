@@ -57,6 +57,11 @@ mod observe;
 // makes calls give up within their timeout.
 mod session;
 
+// Planted bugs: each changes behaviour as documented, and nothing changes without one. Only
+// under madsim, where the plants exist.
+#[cfg(madsim)]
+mod plant;
+
 // The node binary: `exorun serve` on a loopback port, `exorun call` against it (results, domain
 // failures, bad input, nothing listening). Not under madsim: it runs child processes, and the
 // binary does not run in a madsim build.

@@ -11,7 +11,13 @@
 //!
 //! A remote link (a peer over neorpc) goes through the same steps: check the contract against
 //! the peer's schema, refuse resources (`ledger::Interface::check_remote`), and define each
-//! method as an async host function, which encodes, sends and awaits the reply.
+//! method as an async host function, which encodes, sends and awaits the reply. The peer is
+//! reached through a [`Client`] (one connection) or a [`Session`] (which reconnects, and
+//! re-checks the contract registered here against every new connection's offer).
+//!
+//! A remote call that cannot reach its peer (timeout, disconnect, refused reconnect, a contract
+//! broken after a reconnect) traps the importer with [`trap::Error::Unavailable`]; a failure the
+//! peer raised is raised again as it was raised there.
 //!
 //! Calls into a target serialize on its lock. Local links cannot form a cycle: a target exists
 //! before anything links to it.
@@ -30,6 +36,7 @@ use crate::domain;
 use crate::instance::{self, InstanceHandle};
 use crate::ledger::{self, Interface};
 use crate::server::{self, Offer};
+use crate::session::{self, Session};
 use crate::trap;
 
 /// What can go wrong linking an import.
@@ -57,6 +64,9 @@ pub enum Error {
     /// [`Calls::Held`] needs a target that runs synchronously.
     #[error("`{interface}`: a synchronous link needs a synchronous target")]
     TargetNotSync { interface: String },
+    /// The session refused the contract for another reason (too many contracts).
+    #[error(transparent)]
+    Session(session::Error),
 }
 
 /// How the host functions of a local link reach the target.
@@ -212,25 +222,61 @@ impl HostCall for LocalMethod {
     }
 }
 
-/// A target on a remote peer: the client of the connection and the name the peer serves the
-/// interface under.
+/// How a remote target is reached.
+#[derive(Clone)]
+enum Peer {
+    /// One connection; calls fail once it has ended.
+    Client(Arc<Client>),
+    /// A session, which reconnects.
+    Session(Arc<Session>),
+}
+
+impl Peer {
+    async fn call_raw(
+        &self,
+        target: &str,
+        method: &str,
+        args: &[u8],
+    ) -> Result<Vec<u8>, client::Error> {
+        match self {
+            Peer::Client(client) => client.call_raw(target, method, args).await,
+            Peer::Session(session) => session.call_raw(target, method, args).await,
+        }
+    }
+}
+
+/// A target on a remote peer: how the peer is reached (a client or a session) and the name the
+/// peer serves the interface under.
 #[derive(Clone)]
 pub struct RemoteTarget {
-    client: Arc<Client>,
+    peer: Peer,
     target: Arc<str>,
 }
 
 impl RemoteTarget {
+    /// The target `target` behind the one connection of `client`: no reconnect.
     pub fn new(client: Arc<Client>, target: &str) -> Self {
         RemoteTarget {
-            client,
+            peer: Peer::Client(client),
             target: Arc::from(target),
         }
     }
 
-    /// The client of the connection to the peer.
-    pub fn client(&self) -> &Arc<Client> {
-        &self.client
+    /// The target `target` behind `session`: calls reconnect when the peer restarted, and the
+    /// link's contract is re-checked against each new connection.
+    pub fn session(session: Arc<Session>, target: &str) -> Self {
+        RemoteTarget {
+            peer: Peer::Session(session),
+            target: Arc::from(target),
+        }
+    }
+
+    /// The client of the connection to the peer: for a session, its current one.
+    pub fn client(&self) -> Arc<Client> {
+        match &self.peer {
+            Peer::Client(client) => Arc::clone(client),
+            Peer::Session(session) => session.client(),
+        }
     }
 
     /// The name the peer serves the interface under.
@@ -246,7 +292,8 @@ impl RemoteTarget {
 
 /// Defines every method of the imported `interface` (`required`) as a call to the peer. Before
 /// any call, and before linking succeeds: resources are refused (the Ledger), then the peer's
-/// `Hello` offer must serve the interface under `remote.target` with a matching contract.
+/// `Hello` offer must serve the interface under `remote.target` with a matching contract. A
+/// session also registers the contract, to check it again on every reconnect.
 pub async fn link_remote_interface(
     linker: &mut Linker<ExorunCtx>,
     required: &Interface,
@@ -254,14 +301,12 @@ pub async fn link_remote_interface(
 ) -> Result<(), Error> {
     required.check_remote()?;
     let name = required.name().to_owned();
-    let offer = peer_offer(remote).await?;
-    let Some(offered) = offer.interface(&remote.target, &name) else {
-        return Err(Error::NotOffered {
-            interface: name,
-            target: remote.target.to_string(),
-        });
-    };
-    ledger::check_contract(&required.schema, offered)?;
+    match &remote.peer {
+        Peer::Client(client) => check_offer(client, required, &remote.target).await?,
+        Peer::Session(session) => session
+            .require(&remote.target, &required.schema)
+            .map_err(|e| session_error(e, &remote.target))?,
+    }
     let linker_error = |e: wasmtime::Error| Error::Linker {
         interface: name.clone(),
         message: e.to_string(),
@@ -269,7 +314,7 @@ pub async fn link_remote_interface(
     let mut instance = linker.instance(&name).map_err(linker_error)?;
     for (function, sig) in &required.schema.funcs {
         let method = Arc::new(RemoteMethod {
-            client: Arc::clone(&remote.client),
+            peer: remote.peer.clone(),
             target: remote.target.to_string(),
             method: server::method_name(&name, function),
             params: sig.param_types(),
@@ -283,31 +328,47 @@ pub async fn link_remote_interface(
     Ok(())
 }
 
+/// Checks the contract against the offer in the `Hello` of `client`'s peer.
+async fn check_offer(client: &Client, required: &Interface, target: &str) -> Result<(), Error> {
+    let offer = peer_offer(client, target).await?;
+    let Some(offered) = offer.interface(target, required.name()) else {
+        return Err(Error::NotOffered {
+            interface: required.name().to_owned(),
+            target: target.to_owned(),
+        });
+    };
+    Ok(ledger::check_contract(&required.schema, offered)?)
+}
+
 /// The peer's offer, from its `Hello`.
-async fn peer_offer(remote: &RemoteTarget) -> Result<Offer, Error> {
+async fn peer_offer(client: &Client, target: &str) -> Result<Offer, Error> {
     let handshake = |message: String| Error::Handshake {
-        target: remote.target.to_string(),
+        target: target.to_owned(),
         message,
     };
-    let hello = remote
-        .client
+    let hello = client
         .peer_hello()
         .await
         .map_err(|e| handshake(e.to_string()))?;
-    if hello.version != neorpc::frame::VERSION {
-        let message = format!(
-            "peer speaks neorpc version {}, we speak {}",
-            hello.version,
-            neorpc::frame::VERSION
-        );
-        return Err(handshake(message));
+    session::offer_of(&hello).map_err(handshake)
+}
+
+/// A session's refusal as the link error a client's would be.
+fn session_error(e: session::Error, target: &str) -> Error {
+    match e {
+        session::Error::Contract(e) => Error::Contract(e),
+        session::Error::NotOffered { interface, target } => Error::NotOffered { interface, target },
+        session::Error::Handshake { message } => Error::Handshake {
+            target: target.to_owned(),
+            message,
+        },
+        other => Error::Session(other),
     }
-    Offer::decode(&hello.offer).map_err(|e| handshake(format!("malformed offer: {e}")))
 }
 
 /// Everything a remotely linked method needs per call, computed once at link time.
 struct RemoteMethod {
-    client: Arc<Client>,
+    peer: Peer,
     target: String,
     method: String,
     params: Vec<Type>,
@@ -329,10 +390,7 @@ impl HostCall for RemoteMethod {
 impl RemoteMethod {
     async fn call_remote(&self, params: &[Val], results: &mut [Val]) -> Result<(), trap::Error> {
         let args = codec::encode_args(params, &self.params).map_err(|e| self.host(e))?;
-        let called = self
-            .client
-            .call_raw(&self.target, &self.method, &args)
-            .await;
+        let called = self.peer.call_raw(&self.target, &self.method, &args).await;
         let payload = match called {
             Ok(payload) => payload,
             Err(client::Error::Failed(FailureReason::DomainSpecific(code, message)))
@@ -342,6 +400,12 @@ impl RemoteMethod {
                 return Ok(());
             }
             Err(client::Error::Failed(reason)) => return Err(raised(reason)),
+            Err(
+                e @ (client::Error::Timeout
+                | client::Error::Disconnected
+                | client::Error::Contract(_)
+                | client::Error::Unreachable { .. }),
+            ) => return Err(self.unavailable(&e)),
             Err(e) => return Err(self.host(e)),
         };
         let vals = codec::decode_results(&payload, &self.results).map_err(|e| self.host(e))?;
@@ -358,6 +422,14 @@ impl RemoteMethod {
         Ok(())
     }
 
+    /// The peer could not be reached: which target, and which kind (the client error's text,
+    /// which never names a host path).
+    fn unavailable(&self, e: &client::Error) -> trap::Error {
+        trap::Error::Unavailable {
+            message: format!("{}: {e}", self.target),
+        }
+    }
+
     fn host(&self, e: impl std::fmt::Display) -> trap::Error {
         trap::Error::Host {
             message: format!("remote call {} on `{}`: {e}", self.method, self.target),
@@ -372,6 +444,7 @@ fn raised(reason: FailureReason) -> trap::Error {
         FailureReason::OutOfMemory => trap::Error::OutOfMemory,
         FailureReason::AppTrapped(kind) => trap::Error::AppTrapped { kind },
         FailureReason::DomainSpecific(code, message) => trap::Error::Domain { code, message },
+        FailureReason::Unavailable(message) => trap::Error::Unavailable { message },
         other => trap::Error::Host {
             message: format!("remote call failed: {other}"),
         },

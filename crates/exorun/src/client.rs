@@ -12,6 +12,10 @@
 //!
 //! When the stream ends or the transport fails, the pump fails every pending call at once, in
 //! `seq` order, and later calls fail immediately with [`Error::Disconnected`].
+//!
+//! An [`Observe`]r, if configured, hears each `Call` frame the transport accepted
+//! ([`Observe::sent`]) and, exactly once per such call, how it ended ([`Observe::ended`]). It
+//! changes nothing about the calls.
 
 use std::fmt;
 use std::hash::{BuildHasherDefault, DefaultHasher};
@@ -63,6 +67,13 @@ pub enum Error {
     Codec(neorpc::codec::Error),
     /// A frame could not be encoded, or the peer's answer could not be decoded.
     Protocol(neorpc::Error),
+    /// After a reconnect, the peer no longer honours the contract the call relies on (its
+    /// target no longer serves the interface, a signature changed, another protocol version):
+    /// nothing was sent. The message names the interface and the difference.
+    Contract(String),
+    /// The connection was lost and could not be made again: `attempts` connects failed, the
+    /// last with `cause`. Nothing was sent.
+    Unreachable { attempts: u32, cause: String },
 }
 
 impl fmt::Display for Error {
@@ -74,6 +85,11 @@ impl fmt::Display for Error {
             Error::Disconnected => write!(f, "connection to the peer is closed"),
             Error::Codec(e) => write!(f, "value codec: {e}"),
             Error::Protocol(e) => write!(f, "protocol: {e}"),
+            Error::Contract(message) => write!(f, "the peer breaks the contract: {message}"),
+            Error::Unreachable { attempts, cause } => write!(
+                f,
+                "peer unreachable: {attempts} connect attempts failed, the last with: {cause}"
+            ),
         }
     }
 }
@@ -85,7 +101,10 @@ impl std::error::Error for Error {
             Error::Failed(reason) => Some(reason),
             Error::Codec(e) => Some(e),
             Error::Protocol(e) => Some(e),
-            Error::Timeout | Error::Disconnected => None,
+            Error::Timeout
+            | Error::Disconnected
+            | Error::Contract(_)
+            | Error::Unreachable { .. } => None,
         }
     }
 }
@@ -120,7 +139,7 @@ impl From<neopack::Error> for Error {
 }
 
 /// How a [`Client`] behaves.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Config {
     /// How long a call waits for a slot and its outcome, together ([`TIMEOUT_DEFAULT`]). The
     /// remaining budget travels in the `Call` frame as its deadline.
@@ -129,6 +148,8 @@ pub struct Config {
     pub pending_calls_max: usize,
     /// The name this client announces in its `Hello` ([`NODE_DEFAULT`]).
     pub node: String,
+    /// Hears every call sent and how it ended (none by default).
+    pub observer: Option<Arc<dyn Observe>>,
 }
 
 impl Default for Config {
@@ -137,8 +158,47 @@ impl Default for Config {
             timeout: TIMEOUT_DEFAULT,
             pending_calls_max: PENDING_CALLS_MAX_DEFAULT,
             node: NODE_DEFAULT.to_owned(),
+            observer: None,
         }
     }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("timeout", &self.timeout)
+            .field("pending_calls_max", &self.pending_calls_max)
+            .field("node", &self.node)
+            .field("observer", &self.observer.as_ref().map(|_| "dyn Observe"))
+            .finish()
+    }
+}
+
+/// How a sent call ended, as an [`Observe`]r hears it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallEnd {
+    /// A `Reply` arrived.
+    Reply,
+    /// A `Failure` arrived with this reason. An answer that could not be decoded is reported
+    /// as `Failed(FailureReason::Protocol(..))` (the caller gets [`Error::Protocol`]).
+    Failed(FailureReason),
+    /// No outcome arrived within the call's timeout.
+    Timeout,
+    /// The connection ended before an outcome arrived.
+    Disconnected,
+    /// The caller's future was dropped before an outcome arrived.
+    Dropped,
+}
+
+/// Hears what a client's calls do, for a trace; changes nothing about them. Called from the
+/// calling task (or wherever its future is dropped), never while a lock is held: keep it cheap
+/// and never block.
+pub trait Observe: Send + Sync {
+    /// The transport accepted the `Call` frame `seq` for `method` on `target`.
+    fn sent(&self, seq: u64, target: &str, method: &str);
+
+    /// The call `seq`, reported [`sent`](Observe::sent) before, ended: exactly once per call.
+    fn ended(&self, seq: u64, end: &CallEnd);
 }
 
 /// Counters of frames the pump could not deliver to a caller.
@@ -316,10 +376,7 @@ impl Client {
         timeout: Duration,
     ) -> Result<Vec<u8>, Error> {
         let deadline = deadline_after(timeout);
-        let answer = self
-            .exchange(target, method, args_payload, deadline)
-            .await?;
-        self.decode_answer(&answer)
+        self.exchange(target, method, args_payload, deadline).await
     }
 
     /// Sends our `Hello`: protocol version, [`Config::node`], and `offer` (exactly one neopack
@@ -400,12 +457,20 @@ impl Client {
         let bytes = call.to_bytes()?;
         let (tx, rx) = oneshot::channel();
         let mut guard = self.register(seq, tx)?;
-        let Ok(answer) = within(deadline, self.send_and_wait(&bytes, rx, &mut guard)).await else {
+        let sending = self.send_and_wait(&bytes, target, method, rx, &mut guard);
+        let Ok(answer) = within(deadline, sending).await else {
             // The guard, dropped on return, removes the entry and sends the Cancel.
             self.shared.timeouts.fetch_add(1, Ordering::Relaxed);
+            guard.report_end(&CallEnd::Timeout);
+            #[cfg(madsim)]
+            if crate::plant::active(crate::plant::Plant::ForgetPending) {
+                guard.forget = true;
+            }
             return Err(Error::Timeout);
         };
-        answer
+        let decoded = answer.and_then(|frame| self.decode_answer(&frame));
+        guard.report_end(&end_of(&decoded));
+        decoded
     }
 
     async fn acquire_permit(&self, deadline: Instant) -> Result<SemaphorePermit<'_>, Error> {
@@ -425,6 +490,9 @@ impl Client {
             client: self,
             seq,
             cancel_on_drop: true,
+            reported: false,
+            #[cfg(madsim)]
+            forget: false,
         };
         // Pairs with the fence in `Shared::disconnect`: either the pump's drain sees this
         // entry, or this load sees the flag. Never neither.
@@ -439,6 +507,8 @@ impl Client {
     async fn send_and_wait(
         &self,
         bytes: &[u8],
+        target: &str,
+        method: &str,
         rx: oneshot::Receiver<Outcome>,
         guard: &mut PendingGuard<'_>,
     ) -> Result<Vec<u8>, Error> {
@@ -447,6 +517,7 @@ impl Client {
             guard.cancel_on_drop = false;
             return Err(e.into());
         }
+        guard.report_sent(target, method);
         match rx.await {
             Ok(Outcome::Answer(frame)) => Ok(frame),
             // A dropped sender means the pump is gone.
@@ -500,19 +571,64 @@ impl Drop for Client {
 
 /// Removes its call's pending entry when the call ends, however it ends. If the entry was still
 /// there (no outcome arrived: timeout, or the caller's future was dropped), tells the peer.
+/// Reports the call to the observer: sent, then ended exactly once ([`CallEnd::Dropped`] if
+/// nothing else was reported by the time it drops).
 struct PendingGuard<'a> {
     client: &'a Client,
     seq: u64,
     cancel_on_drop: bool,
+    /// Reported sent and not yet ended.
+    reported: bool,
+    /// Planted bug: leave the entry behind.
+    #[cfg(madsim)]
+    forget: bool,
+}
+
+impl PendingGuard<'_> {
+    fn report_sent(&mut self, target: &str, method: &str) {
+        let Some(observer) = &self.client.config.observer else {
+            return;
+        };
+        observer.sent(self.seq, target, method);
+        self.reported = true;
+    }
+
+    fn report_end(&mut self, end: &CallEnd) {
+        if !self.reported {
+            return;
+        }
+        self.reported = false;
+        let Some(observer) = &self.client.config.observer else {
+            return;
+        };
+        observer.ended(self.seq, end);
+    }
 }
 
 impl Drop for PendingGuard<'_> {
     fn drop(&mut self) {
+        self.report_end(&CallEnd::Dropped);
+        #[cfg(madsim)]
+        if self.forget {
+            return;
+        }
         let removed = self.client.shared.pending.remove(&self.seq);
         if removed.is_none() || !self.cancel_on_drop {
             return;
         }
         self.client.spawn_cancel(self.seq);
+    }
+}
+
+/// How a call that was sent ended, from what its caller gets.
+fn end_of(decoded: &Result<Vec<u8>, Error>) -> CallEnd {
+    match decoded {
+        Ok(_) => CallEnd::Reply,
+        Err(Error::Failed(reason)) => CallEnd::Failed(reason.clone()),
+        Err(Error::Timeout) => CallEnd::Timeout,
+        Err(Error::Protocol(e)) => CallEnd::Failed(FailureReason::Protocol(e.to_string())),
+        // Once the frame has left, only the pump going away fails a call otherwise.
+        Err(_) => CallEnd::Disconnected,
     }
 }
 
@@ -556,6 +672,8 @@ impl Shared {
             self.malformed_frames.fetch_add(1, Ordering::Relaxed);
             return;
         };
+        #[cfg(madsim)]
+        let seq = self.misrouted(seq);
         let Some((_, tx)) = self.pending.remove(&seq) else {
             self.unknown_replies.fetch_add(1, Ordering::Relaxed);
             return;
@@ -564,6 +682,16 @@ impl Shared {
             // The caller gave up between our remove and this send: a late reply.
             self.unknown_replies.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Planted bug: the smallest other pending `seq`, if there is one, instead of `seq`.
+    #[cfg(madsim)]
+    fn misrouted(&self, seq: u64) -> u64 {
+        if !crate::plant::active(crate::plant::Plant::MisrouteReply) {
+            return seq;
+        }
+        let others = self.pending.iter().map(|entry| *entry.key());
+        others.filter(|other| *other != seq).min().unwrap_or(seq)
     }
 
     fn route_hello(&self, frame: &[u8], hello: &watch::Sender<Option<PeerHello>>) {
@@ -605,27 +733,27 @@ impl Shared {
 // ---- time -----------------------------------------------------------------------------------
 
 /// The current instant on the runtime's clock (simulated under madsim, where `Instant::now` is
-/// the virtual clock).
+/// the virtual clock). Every reading of the clock in exorun goes through here.
 #[cfg_attr(
     madsim,
     allow(clippy::disallowed_methods, reason = "madsim virtualizes Instant::now")
 )]
-fn now() -> Instant {
+pub(crate) fn now() -> Instant {
     Instant::now()
 }
 
-fn deadline_after(timeout: Duration) -> Instant {
+pub(crate) fn deadline_after(timeout: Duration) -> Instant {
     let now = now();
     now.checked_add(timeout).unwrap_or(now + DEADLINE_FAR)
 }
 
 /// The deadline passed first.
-struct Elapsed;
+pub(crate) struct Elapsed;
 
 /// Runs `future` until `deadline`. Polls the future first, so an outcome that is already there
 /// wins over a deadline that has also passed. (madsim has no `timeout_at`, and its `timeout`
 /// future is not `Send`.)
-async fn within<F: Future>(deadline: Instant, future: F) -> Result<F::Output, Elapsed> {
+pub(crate) async fn within<F: Future>(deadline: Instant, future: F) -> Result<F::Output, Elapsed> {
     tokio::select! {
         biased;
         output = future => Ok(output),

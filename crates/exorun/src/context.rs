@@ -355,8 +355,8 @@ pub struct VirtualMonotonicClock {
 
 impl VirtualMonotonicClock {
     fn elapsed(&self) -> Duration {
-        let origin = self.origin.get_or_init(tokio::time::Instant::now);
-        tokio::time::Instant::now().saturating_duration_since(*origin)
+        let origin = self.origin.get_or_init(crate::client::now);
+        crate::client::now().saturating_duration_since(*origin)
     }
 }
 

@@ -11,11 +11,14 @@
 //! - [`builder`]: `InstanceBuilder`, composing links into an instance.
 //! - [`trap`]: mapping wasmtime errors onto `neorpc::FailureReason`.
 //! - [`transport`]: the async `Transport` trait; in-memory duplex and TCP implementations.
-//! - [`client`]: `Client`, correlating replies with calls over a transport.
-//! - [`server`]: serving `Call` frames to named instances; the `Offer` sent in `Hello`.
+//! - [`client`]: `Client`, correlating replies with calls over a transport; its `Observe` hook.
+//! - [`session`]: `Session`, a link to a peer that reconnects and re-checks contracts.
+//! - [`server`]: serving `Call` frames to named instances; the `Offer` sent in `Hello`; its
+//!   `Observe` hook and `Load` gauges.
 //! - [`domain`]: how a domain failure meets WIT (`result<T, domain-error>`).
 //! - [`wasi_io`]: synchronous `wasi:io`, so that guests that never wait run without a fiber.
 //! - [`wave`]: WIT values as text, for the node binary.
+//! - `plant` (only under `--cfg madsim`): planted bugs, for testing the simulator's checkers.
 
 pub mod bind;
 pub mod builder;
@@ -24,8 +27,11 @@ pub mod context;
 pub mod domain;
 pub mod instance;
 pub mod ledger;
+#[cfg(madsim)]
+pub mod plant;
 pub mod runtime;
 pub mod server;
+pub mod session;
 pub mod system;
 pub mod transport;
 pub mod trap;

@@ -22,6 +22,10 @@
 //! most once: while it runs, the copy is dropped; once it is done, the copy gets the very same
 //! outcome frame again, from a window of the last `dedup_window_max` outcomes. A call cancelled
 //! before it started gets no answer: its caller has already given up.
+//!
+//! Watching, without changing anything: [`Server::serve_observed`] reports a connection's calls
+//! to an [`Observe`]r (started executing, answered, duplicated), and [`Server::load`] reads live
+//! gauges over all connections.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -38,6 +42,7 @@ use neorpc::schema::{self, FuncSig, InterfaceSchema};
 use tokio::time::Instant;
 use wasmtime::component::{Func, Val};
 
+use crate::client;
 use crate::domain;
 use crate::instance::{self, InstanceHandle};
 use crate::ledger;
@@ -160,6 +165,39 @@ struct Method {
 pub struct Server {
     config: Config,
     targets: BTreeMap<String, Target>,
+    /// Connections being served (see [`Load`]).
+    connections: AtomicU64,
+    /// Calls admitted and not yet done, over all connections (see [`Load`]).
+    calls_running: AtomicU64,
+}
+
+/// Live gauges over every connection of a [`Server`]. Both are zero once every connection has
+/// ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Load {
+    /// Connections being served: a `serve` that has started and not yet returned.
+    pub connections: u64,
+    /// Calls admitted (not duplicates) whose outcome has not been handed to the transport yet
+    /// (or that ended without one: cancelled before they started).
+    pub calls_running: u64,
+}
+
+/// Hears what a connection's calls do, for a trace; changes nothing about them. Called from
+/// the connection's task: keep it cheap, never block, and never call into the server's
+/// instances (`executing` runs under the instance's lock).
+pub trait Observe: Send + Sync {
+    /// The call `seq` starts executing in its instance, right before the guest runs. Calls
+    /// that fail before (unknown target or method, bad arguments, past their deadline,
+    /// cancelled) are never reported executing.
+    fn executing(&self, seq: u64, target: &str, method: &str);
+
+    /// The outcome of call `seq` is being handed to the transport: `reply` is true for a
+    /// `Reply`, false for a `Failure`. Once per admitted call that gets an outcome.
+    fn answered(&self, seq: u64, reply: bool);
+
+    /// A `Call` frame repeated a `seq` this connection has seen: dropped while the original
+    /// runs, or answered again from the dedup window (not reported as `answered`).
+    fn duplicate(&self, seq: u64);
 }
 
 impl fmt::Debug for Server {
@@ -193,6 +231,16 @@ impl Server {
         Server {
             config,
             targets: BTreeMap::new(),
+            connections: AtomicU64::new(0),
+            calls_running: AtomicU64::new(0),
+        }
+    }
+
+    /// The live gauges over every connection.
+    pub fn load(&self) -> Load {
+        Load {
+            connections: self.connections.load(Ordering::SeqCst),
+            calls_running: self.calls_running.load(Ordering::SeqCst),
         }
     }
 
@@ -257,12 +305,22 @@ impl Server {
         self: &Arc<Self>,
         transport: Arc<dyn Transport>,
     ) -> Result<ConnStats, Error> {
+        self.serve_observed(transport, None).await
+    }
+
+    /// Like [`Server::serve`], reporting this connection's calls to `observer`.
+    pub async fn serve_observed(
+        self: &Arc<Self>,
+        transport: Arc<dyn Transport>,
+        observer: Option<Arc<dyn Observe>>,
+    ) -> Result<ConnStats, Error> {
+        let _connection = Gauge::up(&self.connections);
         let offer = self.offer().encode().map_err(Error::Encode)?;
         let mut hello = Encoder::new();
         frame::encode_hello(&mut hello, frame::VERSION, &self.config.node, &offer)
             .map_err(Error::Encode)?;
         transport.send(hello.as_bytes()).await?;
-        let conn = Conn::new(transport, &self.config);
+        let conn = Conn::new(transport, &self.config, observer);
         let in_flight_max = self.config.calls_in_flight_max.max(1);
         let mut running = FuturesUnordered::new();
         let ended = loop {
@@ -282,7 +340,8 @@ impl Server {
                     while running.len() >= in_flight_max {
                         running.next().await;
                     }
-                    running.push(self.run(&conn, call));
+                    let gauge = Gauge::up(&self.calls_running);
+                    running.push(self.run(&conn, call, gauge));
                 }
             }
         };
@@ -306,7 +365,7 @@ impl Server {
                 deadline_ms,
                 args,
             } => {
-                let deadline = deadline_ms.map(|ms| Instant::now() + Duration::from_millis(ms));
+                let deadline = deadline_ms.map(|ms| client::now() + Duration::from_millis(ms));
                 let call = Call {
                     seq,
                     target: target.to_owned(),
@@ -323,7 +382,7 @@ impl Server {
         None
     }
 
-    async fn run(&self, conn: &Conn, call: Call) {
+    async fn run(&self, conn: &Conn, call: Call, _running: Gauge<'_>) {
         conn.count(&conn.calls);
         let seq = call.seq;
         let outcome = match self.execute(conn, call).await {
@@ -339,6 +398,9 @@ impl Server {
             }
         };
         conn.finish(seq, Arc::clone(&outcome));
+        if let Some(observer) = &conn.observer {
+            observer.answered(seq, is_reply(&outcome));
+        }
         let _ = conn.transport.send(&outcome).await;
     }
 
@@ -360,12 +422,14 @@ impl Server {
         let started = Started {
             conn,
             seq: call.seq,
+            target: &call.target,
+            method: &call.method,
             deadline: call.deadline,
         };
         let mut results = vec![Val::Bool(false); method.sig.results.len()];
         let called = target
             .handle
-            .call_func_if(func, &args, &mut results, || started.may_start())
+            .call_func_if(func, &args, &mut results, || started.start())
             .await;
         match called {
             Ok(true) => outcome_of(&results, &method.sig),
@@ -381,11 +445,11 @@ async fn admit(conn: &Conn, call: Call) -> Option<Call> {
     match conn.admit(call.seq) {
         Admission::New => Some(call),
         Admission::Running => {
-            conn.count(&conn.duplicates);
+            conn.duplicate(call.seq);
             None
         }
         Admission::Done(outcome) => {
-            conn.count(&conn.duplicates);
+            conn.duplicate(call.seq);
             let _ = conn.transport.send(&outcome).await;
             None
         }
@@ -463,12 +527,25 @@ enum Executed {
 struct Started<'a> {
     conn: &'a Conn,
     seq: u64,
+    target: &'a str,
+    method: &'a str,
     deadline: Option<Instant>,
 }
 
 impl Started<'_> {
+    /// Whether the call may start; if so, it is reported executing.
+    fn start(&self) -> bool {
+        if !self.may_start() {
+            return false;
+        }
+        if let Some(observer) = &self.conn.observer {
+            observer.executing(self.seq, self.target, self.method);
+        }
+        true
+    }
+
     fn may_start(&self) -> bool {
-        let expired = self.deadline.is_some_and(|d| Instant::now() >= d);
+        let expired = self.deadline.is_some_and(|d| client::now() >= d);
         !expired && !self.conn.is_cancelled(self.seq)
     }
 
@@ -496,6 +573,7 @@ enum Seen {
 /// Per-connection state: the dedup window, cancellations, the in-flight bound, counters.
 struct Conn {
     transport: Arc<dyn Transport>,
+    observer: Option<Arc<dyn Observe>>,
     seen: std::sync::Mutex<BTreeMap<u64, Seen>>,
     cancelled_seqs: std::sync::Mutex<BTreeSet<u64>>,
     dedup_window_max: usize,
@@ -508,9 +586,14 @@ struct Conn {
 }
 
 impl Conn {
-    fn new(transport: Arc<dyn Transport>, config: &Config) -> Conn {
+    fn new(
+        transport: Arc<dyn Transport>,
+        config: &Config,
+        observer: Option<Arc<dyn Observe>>,
+    ) -> Conn {
         Conn {
             transport,
+            observer,
             seen: std::sync::Mutex::new(BTreeMap::new()),
             cancelled_seqs: std::sync::Mutex::new(BTreeSet::new()),
             dedup_window_max: config.dedup_window_max.max(1),
@@ -527,8 +610,19 @@ impl Conn {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    fn duplicate(&self, seq: u64) {
+        self.count(&self.duplicates);
+        if let Some(observer) = &self.observer {
+            observer.duplicate(seq);
+        }
+    }
+
     fn admit(&self, seq: u64) -> Admission {
         let mut seen = lock(&self.seen);
+        #[cfg(madsim)]
+        if crate::plant::active(crate::plant::Plant::DoubleExecute) && seen.contains_key(&seq) {
+            return Admission::New;
+        }
         match seen.get(&seq) {
             Some(Seen::Running) => return Admission::Running,
             Some(Seen::Done(outcome)) => return Admission::Done(Arc::clone(outcome)),
@@ -571,6 +665,28 @@ impl Conn {
             cancelled: get(&self.cancelled),
             deadline_exceeded: get(&self.deadline_exceeded),
         }
+    }
+}
+
+/// Whether an encoded outcome is a `Reply` (else a `Failure`).
+fn is_reply(outcome: &[u8]) -> bool {
+    let kind = Decoder::new(outcome).variant();
+    kind.is_ok_and(|kind| kind == frame::kind::REPLY)
+}
+
+/// Counts one more of something live until dropped: a connection, a running call.
+struct Gauge<'a>(&'a AtomicU64);
+
+impl<'a> Gauge<'a> {
+    fn up(gauge: &'a AtomicU64) -> Gauge<'a> {
+        gauge.fetch_add(1, Ordering::SeqCst);
+        Gauge(gauge)
+    }
+}
+
+impl Drop for Gauge<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

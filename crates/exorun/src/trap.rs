@@ -9,6 +9,10 @@
 //!   never a backtrace).
 //! - An error that a linked callee or a system component raised crosses unchanged: a host
 //!   function returns `wasmtime::Error::new(trap::Error)` and the caller finds it again here.
+//! - A remote import whose peer cannot be reached (the call timed out, the connection closed, a
+//!   reconnect was refused or found the contract broken) is [`Error::Unavailable`]; a peer sees
+//!   it as [`FailureReason::Unavailable`], and an importer above that peer raises it again, so
+//!   it crosses a chain of nodes unchanged.
 //! - Anything else the host raised is [`Error::Host`].
 
 use neorpc::FailureReason;
@@ -34,6 +38,10 @@ pub enum Error {
     /// The host failed the call (a system component's error, a wasmtime error).
     #[error("host error: {message}")]
     Host { message: String },
+    /// A remote import could not reach its peer; `message` says which target and which kind
+    /// ("calc: call timed out"), never a host path.
+    #[error("unavailable: {message}")]
+    Unavailable { message: String },
 }
 
 impl Error {
@@ -70,6 +78,7 @@ impl Error {
                 FailureReason::AppTrapped(format!("exited with status {status}"))
             }
             Error::Host { message } => FailureReason::AppTrapped(format!("host error: {message}")),
+            Error::Unavailable { message } => FailureReason::Unavailable(message.clone()),
         }
     }
 }
@@ -132,5 +141,10 @@ mod tests {
         };
         let expected = FailureReason::DomainSpecific(401, "bad password".to_owned());
         assert_eq!(FailureReason::from(domain), expected);
+        let unavailable = Error::Unavailable {
+            message: "calc: call timed out".to_owned(),
+        };
+        let expected = FailureReason::Unavailable("calc: call timed out".to_owned());
+        assert_eq!(unavailable.reason(), expected);
     }
 }

@@ -81,6 +81,10 @@ pub enum FailureReason {
     Overloaded,
     /// The callee could not make sense of the frame, or could not encode its results.
     Protocol(String),
+    /// The callee could not reach a peer of its own (a call timed out, the connection closed,
+    /// a reconnect was refused or found the contract broken). Carries which kind and the
+    /// callee's target name, never a host path; crosses a chain of calls unchanged.
+    Unavailable(String),
 }
 
 /// Wire tags of [`FailureReason`]. Stable: append only.
@@ -96,6 +100,7 @@ mod tag {
     pub const DEADLINE_EXCEEDED: u32 = 9;
     pub const OVERLOADED: u32 = 10;
     pub const PROTOCOL: u32 = 11;
+    pub const UNAVAILABLE: u32 = 12;
 }
 
 impl FailureReason {
@@ -113,6 +118,7 @@ impl FailureReason {
             FailureReason::DeadlineExceeded => tag::DEADLINE_EXCEEDED,
             FailureReason::Overloaded => tag::OVERLOADED,
             FailureReason::Protocol(_) => tag::PROTOCOL,
+            FailureReason::Unavailable(_) => tag::UNAVAILABLE,
         }
     }
 
@@ -124,7 +130,8 @@ impl FailureReason {
             | FailureReason::InstanceNotFound(s)
             | FailureReason::MethodNotFound(s)
             | FailureReason::BadArgumentType(s)
-            | FailureReason::Protocol(s) => enc.str(s)?,
+            | FailureReason::Protocol(s)
+            | FailureReason::Unavailable(s) => enc.str(s)?,
             FailureReason::BadArgumentCount { expected, found } => {
                 enc.list_begin()?;
                 enc.u32(*expected)?;
@@ -172,6 +179,7 @@ impl FailureReason {
             tag::DEADLINE_EXCEEDED => unit(dec, FailureReason::DeadlineExceeded)?,
             tag::OVERLOADED => unit(dec, FailureReason::Overloaded)?,
             tag::PROTOCOL => FailureReason::Protocol(dec.str()?.to_owned()),
+            tag::UNAVAILABLE => FailureReason::Unavailable(dec.str()?.to_owned()),
             tag => return Err(Error::UnknownFailure { tag }),
         };
         Ok(reason)
@@ -199,6 +207,7 @@ impl fmt::Display for FailureReason {
             FailureReason::DeadlineExceeded => write!(f, "deadline exceeded before start"),
             FailureReason::Overloaded => write!(f, "callee overloaded"),
             FailureReason::Protocol(msg) => write!(f, "protocol error: {msg}"),
+            FailureReason::Unavailable(msg) => write!(f, "unavailable: {msg}"),
         }
     }
 }

@@ -12,6 +12,8 @@ use neorpc::schema::Type;
 use tokio::io::AsyncWriteExt;
 use wasmtime::component::Val;
 
+use crate::support;
+
 // ---- a scripted peer ------------------------------------------------------------------------
 
 /// A `Call` frame as the fake server saw it.
@@ -349,7 +351,7 @@ async fn the_configured_timeout_applies_by_default() {
         ..Config::default()
     };
     let (client, server) = connect(config);
-    let started = tokio::time::Instant::now();
+    let started = support::now();
     let args = payload_u64(1);
     let (outcome, _call) = tokio::join!(client.call_raw("t", "slow", &args), server.next_call());
     assert!(
@@ -397,7 +399,7 @@ async fn a_closed_stream_fails_every_pending_call_at_once() {
         server.next_call().await;
     }
     assert_eq!(client.pending_len(), 10);
-    let closed_at = tokio::time::Instant::now();
+    let closed_at = support::now();
     drop(server);
     for caller in callers {
         let outcome = caller.await.unwrap();
@@ -431,7 +433,7 @@ async fn a_send_on_a_closed_transport_is_a_disconnect() {
     let near = Arc::new(near);
     let client = Client::new(near.clone());
     near.close();
-    let started = tokio::time::Instant::now();
+    let started = support::now();
     let outcome = client.call_raw("t", "m", &payload_u64(0)).await;
     assert!(
         matches!(outcome, Err(client::Error::Disconnected)),

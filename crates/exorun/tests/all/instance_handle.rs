@@ -35,7 +35,7 @@ async fn nap_under_lock(handle: InstanceHandle) -> Result<(), instance::Error> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_long_closures_serialize() -> anyhow::Result<()> {
     let (_rt, handle) = setup_handle().await?;
-    let start = tokio::time::Instant::now();
+    let start = support::now();
     let first = tokio::spawn(nap_under_lock(handle.clone()));
     let second = tokio::spawn(nap_under_lock(handle.clone()));
     first.await??;

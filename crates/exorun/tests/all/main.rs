@@ -39,13 +39,28 @@ mod client;
 
 // Remote linking end to end, over the duplex channel and TCP: calc across two runtimes, domain
 // failures, fuel, memory and traps as raised, the server's failure mapping, and link-time
-// refusals (resources, contract mismatches, nothing offered, a failed handshake).
+// refusals (resources, contract mismatches, nothing offered, a failed handshake), and a peer
+// that cannot be reached, which traps the importer as `Unavailable` down a chain of nodes.
 mod remote;
 
 // The server against a misbehaving peer, frame by frame: duplicated calls execute once, a call
 // past its deadline or cancelled while it waits for its instance does not start, garbage and
 // oversized frames disturb no other call.
 mod server_faults;
+
+// Observation hooks: a client's sent and ended calls, a server's executions, answers and
+// duplicates, exactly as they happened; the server's load gauges return to zero.
+mod observe;
+
+// Sessions: calls go on after the peer restarts; a call in flight at the break fails and is
+// never sent again; a peer back with a broken contract gets no call; a peer that stays down
+// makes calls give up within their timeout.
+mod session;
+
+// Planted bugs: each changes behaviour as documented, and nothing changes without one. Only
+// under madsim, where the plants exist.
+#[cfg(madsim)]
+mod plant;
 
 // The node binary: `exorun serve` on a loopback port, `exorun call` against it (results, domain
 // failures, bad input, nothing listening). Not under madsim: it runs child processes, and the

@@ -5,6 +5,7 @@
 //! before any call is sent.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use exorun::bind::{self, RemoteTarget};
@@ -449,9 +450,14 @@ struct FakePeer {
 
 impl FakePeer {
     fn new() -> FakePeer {
+        FakePeer::with_config(client::Config::default())
+    }
+
+    fn with_config(config: client::Config) -> FakePeer {
         let (near, far) = duplex_pair(64);
         let near = Arc::new(near);
-        let client = Arc::new(Client::new(Arc::clone(&near) as Arc<dyn Transport>));
+        let transport = Arc::clone(&near) as Arc<dyn Transport>;
+        let client = Arc::new(Client::with_config(transport, config));
         FakePeer { near, far, client }
     }
 
@@ -673,11 +679,97 @@ async fn a_connection_closed_mid_call_fails_the_guest_call() -> anyhow::Result<(
     let FakePeer { far, client, .. } = peer;
     drop(far);
     let err = trap_of(running.await?)?;
-    let message = format!(
-        "remote call {} on `calc`: connection to the peer is closed",
-        calc_method("add")
-    );
-    assert_eq!(err, trap::Error::Host { message });
+    let message = "calc: connection to the peer is closed".to_owned();
+    assert_eq!(err, trap::Error::Unavailable { message });
     assert_eq!(client.pending_len(), 0);
+    Ok(())
+}
+
+// ---- an unreachable peer down a chain -------------------------------------------------------
+
+/// How long node B's calls to node C may take in the chain test.
+const CHAIN_TIMEOUT: Duration = Duration::from_millis(200);
+
+/// Node A's calc-client, linked to node B's calc-proxy, whose `calc` import is `to_c`. Built
+/// afresh for each call that traps: a trapped instance stays poisoned.
+struct Chain {
+    _nodes: (Runtime, Runtime),
+    runner: InstanceHandle,
+    to_b: Arc<Client>,
+    add: FuncSig,
+}
+
+async fn chain(to_c: &Arc<Client>) -> anyhow::Result<Chain> {
+    let node_b = support::runtime()?;
+    let proxy = instantiate_remote(&node_b, "calc-proxy", "calc", to_c, "calc").await?;
+    let server_b = support::exposing("calc", &proxy, "calc")?;
+    let (to_b, _serving) = support::connect_duplex(&server_b);
+    let node_a = support::runtime()?;
+    let runner = instantiate_remote(&node_a, "calc-client", "calc", &to_b, "calc").await?;
+    let add = sig(&proxy, "calc", "add")?;
+    Ok(Chain {
+        _nodes: (node_a, node_b),
+        runner,
+        to_b,
+        add,
+    })
+}
+
+/// Node A's calc-client calls node B's calc-proxy, whose `calc` import is node C: a fake peer
+/// that offers calc and never answers, then hangs up. Node B's guest traps with `Unavailable`
+/// naming the kind; node B answers `Failure(Unavailable)`; node A's guest raises it again,
+/// unchanged. No host path appears anywhere.
+#[tokio::test(start_paused = true)]
+async fn an_unreachable_peer_crosses_a_chain_as_unavailable() -> anyhow::Result<()> {
+    let node_c = FakePeer::with_config(client::Config {
+        timeout: CHAIN_TIMEOUT,
+        ..client::Config::default()
+    });
+    let to_c = Arc::clone(&node_c.client);
+    node_c
+        .send_hello(frame::VERSION, &calc_offer().await?)
+        .await;
+    let args = [Val::S32(2), Val::S32(40)];
+
+    let timed_out = "calc: call timed out".to_owned();
+    let through_guests = chain(&to_c).await?;
+    let err = trap_of(
+        through_guests
+            .runner
+            .call(&apps("runner"), "run", &args)
+            .await,
+    )?;
+    assert_eq!(
+        err,
+        trap::Error::Unavailable {
+            message: timed_out.clone()
+        }
+    );
+    let by_client = chain(&to_c).await?;
+    let (to_b, add) = (&by_client.to_b, &by_client.add);
+    let direct = call(to_b, "calc", "calc", "add", add, &args).await;
+    assert_eq!(failure_of(direct)?, FailureReason::Unavailable(timed_out));
+
+    // Node C hangs up: the same path, another kind.
+    drop(node_c);
+    let closed = "calc: connection to the peer is closed".to_owned();
+    let through_guests = chain(&to_c).await?;
+    let err = trap_of(
+        through_guests
+            .runner
+            .call(&apps("runner"), "run", &args)
+            .await,
+    )?;
+    assert_eq!(
+        err,
+        trap::Error::Unavailable {
+            message: closed.clone()
+        }
+    );
+    assert_eq!(err.reason(), FailureReason::Unavailable(closed));
+    assert_eq!(
+        (through_guests.to_b.pending_len(), to_c.pending_len()),
+        (0, 0)
+    );
     Ok(())
 }

@@ -1,9 +1,10 @@
 //! Shared helpers: fixtures, runtimes, values, a mock transport, servers on duplex pairs and
-//! loopback listeners.
+//! loopback listeners, and a peer that can crash and be redeployed, for sessions.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,7 +14,9 @@ use exorun::client::Client;
 use exorun::instance::InstanceHandle;
 use exorun::runtime::{AppId, Runtime};
 use exorun::server::{self, ConnStats, Server};
-use exorun::transport::{self, DuplexTransport, TcpTransport};
+use exorun::session::Connect;
+use exorun::transport::{self, DuplexTransport, TcpTransport, Transport};
+use neorpc::frame;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use wasmtime::component::Val;
@@ -180,4 +183,156 @@ pub async fn listen(
         }
     });
     Ok((addr, ended))
+}
+
+// ---- a peer that restarts -------------------------------------------------------------------
+
+/// What a [`TestPeer`] answers a connect with.
+pub enum Deployment {
+    /// Nothing listens: connects are refused.
+    Down,
+    /// A server serves each new connection, reporting to the observer if there is one.
+    Serving(Arc<Server>, Option<Arc<dyn server::Observe>>),
+    /// Each new connection's far end goes to the test, which drives it by hand.
+    ByHand(mpsc::UnboundedSender<DuplexTransport>),
+}
+
+/// A peer for sessions over duplex pairs: each connect gets a fresh pair, served as the current
+/// deployment says. [`TestPeer::crash`] ends every served connection at once.
+pub struct TestPeer {
+    deployed: Mutex<Deployment>,
+    serving: Mutex<Vec<JoinHandle<Served>>>,
+    /// `Call` frames each served connection received, in the order they were made.
+    calls: Mutex<Vec<Arc<AtomicU64>>>,
+    /// Connect attempts, refused ones included.
+    attempts: AtomicU64,
+}
+
+impl TestPeer {
+    pub fn new(deployment: Deployment) -> Arc<TestPeer> {
+        Arc::new(TestPeer {
+            deployed: Mutex::new(deployment),
+            serving: Mutex::new(Vec::new()),
+            calls: Mutex::new(Vec::new()),
+            attempts: AtomicU64::new(0),
+        })
+    }
+
+    /// Serves `server` to new connections.
+    pub fn serving(server: &Arc<Server>) -> Arc<TestPeer> {
+        TestPeer::new(Deployment::Serving(Arc::clone(server), None))
+    }
+
+    /// What new connections get from now on.
+    pub fn deploy(&self, deployment: Deployment) {
+        *self.deployed.lock().unwrap() = deployment;
+    }
+
+    /// The peer dies: every connection it serves ends at once, and connects are refused until
+    /// the next [`TestPeer::deploy`]. (Connections driven by hand end when the test drops them.)
+    pub fn crash(&self) {
+        self.deploy(Deployment::Down);
+        for serving in self.serving.lock().unwrap().drain(..) {
+            serving.abort();
+        }
+    }
+
+    /// Connect attempts so far, refused ones included.
+    pub fn attempts(&self) -> u64 {
+        self.attempts.load(Ordering::SeqCst)
+    }
+
+    /// How many `Call` frames each served connection received, in the order they were made.
+    pub fn calls_received(&self) -> Vec<u64> {
+        let calls = self.calls.lock().unwrap();
+        calls.iter().map(|n| n.load(Ordering::SeqCst)).collect()
+    }
+
+    fn serve(
+        &self,
+        server: &Arc<Server>,
+        observer: Option<Arc<dyn server::Observe>>,
+    ) -> DuplexTransport {
+        let (near, far) = transport::duplex_pair(64);
+        let calls = Arc::new(AtomicU64::new(0));
+        self.calls.lock().unwrap().push(Arc::clone(&calls));
+        let far = Arc::new(CountingTransport { inner: far, calls });
+        let server = Arc::clone(server);
+        let serving = tokio::spawn(async move { server.serve_observed(far, observer).await });
+        self.serving.lock().unwrap().push(serving);
+        near
+    }
+}
+
+#[async_trait::async_trait]
+impl Connect for TestPeer {
+    async fn connect(&self) -> Result<Arc<dyn Transport>, transport::Error> {
+        self.attempts.fetch_add(1, Ordering::SeqCst);
+        let deployed = self.deployed.lock().unwrap();
+        let near = match &*deployed {
+            Deployment::Down => {
+                let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+                return Err(transport::Error::Io(refused));
+            }
+            Deployment::Serving(server, observer) => self.serve(server, observer.clone()),
+            Deployment::ByHand(hand) => {
+                let (near, far) = transport::duplex_pair(64);
+                hand.send(far).map_err(|_| transport::Error::Closed)?;
+                near
+            }
+        };
+        Ok(Arc::new(near))
+    }
+}
+
+/// A transport that counts the `Call` frames it receives.
+struct CountingTransport {
+    inner: DuplexTransport,
+    calls: Arc<AtomicU64>,
+}
+
+#[async_trait::async_trait]
+impl Transport for CountingTransport {
+    async fn send(&self, frame: &[u8]) -> Result<(), transport::Error> {
+        self.inner.send(frame).await
+    }
+
+    async fn recv(&self) -> Result<Option<Vec<u8>>, transport::Error> {
+        let received = self.inner.recv().await?;
+        let Some(bytes) = received else {
+            return Ok(None);
+        };
+        let kind = neopack::Decoder::new(&bytes).variant();
+        if kind.is_ok_and(|kind| kind == frame::kind::CALL) {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(Some(bytes))
+    }
+}
+
+/// How long a test waits for a client to notice that its peer is gone (virtual time).
+pub const DISCONNECT_NOTICE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Waits until `client` has noticed that its connection ended; a failure with a message, not a
+/// hang, if it never does.
+pub async fn disconnected(client: &Client) -> anyhow::Result<()> {
+    let started = now();
+    while !client.is_disconnected() {
+        anyhow::ensure!(
+            started.elapsed() < DISCONNECT_NOTICE_TIMEOUT,
+            "the client did not notice its connection ended"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    Ok(())
+}
+
+/// The current instant on the runtime's clock: tokio's (paused in most tests) normally, the
+/// virtual clock under madsim, which intercepts `Instant::now`.
+#[cfg_attr(
+    madsim,
+    allow(clippy::disallowed_methods, reason = "madsim virtualizes Instant::now")
+)]
+pub fn now() -> tokio::time::Instant {
+    tokio::time::Instant::now()
 }

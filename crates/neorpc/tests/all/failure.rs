@@ -55,6 +55,10 @@ fn wire_tags_are_stable() {
         (FailureReason::DeadlineExceeded, 9),
         (FailureReason::Overloaded, 10),
         (FailureReason::Protocol("x".into()), 11),
+        (
+            FailureReason::Unavailable("calc: call timed out".into()),
+            12,
+        ),
     ];
     for (reason, tag) in tags {
         assert_eq!(reason.tag(), tag, "{reason}");

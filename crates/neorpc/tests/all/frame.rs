@@ -109,6 +109,13 @@ fn sample_frames(args: &[u8]) -> Vec<(&'static str, Frame<'_>)> {
             },
         ),
         ("cancel", Frame::Cancel { seq: 3 }),
+        (
+            "failure_unavailable",
+            Frame::Failure {
+                seq: 4,
+                reason: FailureReason::Unavailable("calc: call timed out".into()),
+            },
+        ),
     ]
 }
 

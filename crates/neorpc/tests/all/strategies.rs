@@ -178,5 +178,6 @@ pub fn failure_reason() -> impl Strategy<Value = FailureReason> {
         Just(FailureReason::DeadlineExceeded),
         Just(FailureReason::Overloaded),
         any::<String>().prop_map(FailureReason::Protocol),
+        any::<String>().prop_map(FailureReason::Unavailable),
     ]
 }

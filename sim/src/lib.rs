@@ -1,0 +1,27 @@
+//! exorun-sim: deterministic simulation of exorun nodes.
+//!
+//! The pipeline, one module per stage: a seed generates a [`scenario`] (plain data, also
+//! written by hand as TOML); running it ([`run`]) boots virtual [`node`]s on madsim, connects
+//! them through a fault-injecting [`network`] and drives the [`workload`], recording a
+//! [`trace`]; the [`check`]ers judge the trace; the CLI reports. A [`plant`] switches on a
+//! known bug to prove that the checkers catch it.
+//!
+//! The stages that run wasm (`network`, `node`, `workload`, `run`) exist only in the simulated
+//! build (`--cfg madsim`); the rest is plain data and pure functions, built everywhere.
+
+pub mod check;
+pub mod plant;
+pub mod report;
+pub mod scenario;
+pub mod trace;
+
+#[cfg(madsim)]
+pub mod network;
+#[cfg(madsim)]
+pub mod node;
+#[cfg(madsim)]
+pub mod recorder;
+#[cfg(madsim)]
+pub mod run;
+#[cfg(madsim)]
+pub mod workload;

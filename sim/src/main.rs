@@ -1,0 +1,276 @@
+//! `exorun-sim`: run one seeded scenario, or explore many.
+//!
+//! Exit codes: 0 every seed passed; 1 a violation (or a broken run); 2 bad usage or setup.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use exorun_sim::plant::Plant;
+
+/// Deterministic simulation of exorun nodes: one seed drives a whole distributed scenario.
+#[derive(Debug, Parser)]
+#[command(name = "exorun-sim", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs one seed: prints the scenario it chose, the outcome and the trace hash.
+    Run {
+        /// The seed. Without --scenario it also generates the scenario.
+        #[arg(long)]
+        seed: u64,
+        /// A scenario file (TOML) to run with this seed instead of a generated one.
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+        /// Prints the whole trace.
+        #[arg(long)]
+        trace: bool,
+        /// Plants a known bug (forget-pending, double-execute, misroute-reply,
+        /// alter-domain-code, skip-contract-check).
+        #[arg(long)]
+        plant: Option<Plant>,
+        /// Where the compiled apps are (scripts/build_apps.sh writes them there).
+        #[arg(long, default_value_os_t = default_apps_dir())]
+        apps: PathBuf,
+    },
+    /// Runs many seeds and prints a summary.
+    Explore {
+        /// How many seeds.
+        #[arg(long, default_value_t = 1000)]
+        seeds: u64,
+        /// The first seed.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// A scenario file (TOML) to run with each seed instead of generated ones.
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+        /// Plants a known bug in every run.
+        #[arg(long)]
+        plant: Option<Plant>,
+        /// Stops at the first failing seed.
+        #[arg(long)]
+        stop_on_failure: bool,
+        /// Where the compiled apps are.
+        #[arg(long, default_value_os_t = default_apps_dir())]
+        apps: PathBuf,
+    },
+}
+
+fn default_apps_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../crates/exorun/tests/fixtures")
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    cli::main(cli.command)
+}
+
+#[cfg(not(madsim))]
+mod cli {
+    use std::process::ExitCode;
+
+    pub fn main(_command: super::Command) -> ExitCode {
+        eprintln!(
+            "exorun-sim runs only in the simulated build: use scripts/sim.sh, which builds it \
+             with RUSTFLAGS=\"--cfg madsim\""
+        );
+        ExitCode::from(2)
+    }
+}
+
+#[cfg(madsim)]
+mod cli {
+    use std::path::{Path, PathBuf};
+    use std::process::ExitCode;
+    use std::time::Duration;
+
+    use exorun_sim::plant::Plant;
+    use exorun_sim::report::{self, Replay, Summary};
+    use exorun_sim::run::Simulator;
+    use exorun_sim::scenario::{self, Scenario};
+
+    use super::Command;
+
+    /// How often `explore` prints a progress line, in seeds.
+    const PROGRESS_EVERY: u64 = 100;
+
+    /// How many failing seeds `explore` describes in full.
+    const FAILURES_DESCRIBED_MAX: u64 = 3;
+
+    pub fn main(command: Command) -> ExitCode {
+        match command {
+            Command::Run {
+                seed,
+                scenario,
+                trace,
+                plant,
+                apps,
+            } => run(seed, scenario, trace, plant, &apps),
+            Command::Explore {
+                seeds,
+                from,
+                scenario,
+                plant,
+                stop_on_failure,
+                apps,
+            } => explore(seeds, from, scenario, plant, stop_on_failure, &apps),
+        }
+    }
+
+    fn setup(apps: &Path) -> Result<Simulator, ExitCode> {
+        Simulator::new(apps).map_err(|e| {
+            eprintln!("exorun-sim: {e}");
+            ExitCode::from(2)
+        })
+    }
+
+    /// The scenario for `seed`: the file's, with its seed replaced, or a generated one.
+    fn scenario_for(seed: u64, file: Option<&Scenario>) -> Scenario {
+        match file {
+            Some(base) => Scenario {
+                seed,
+                ..base.clone()
+            },
+            None => scenario::generate(seed),
+        }
+    }
+
+    fn load(file: Option<&PathBuf>) -> Result<Option<Scenario>, ExitCode> {
+        let Some(path) = file else {
+            return Ok(None);
+        };
+        Scenario::load(path).map(Some).map_err(|e| {
+            eprintln!("exorun-sim: {e}");
+            ExitCode::from(2)
+        })
+    }
+
+    fn run(
+        seed: u64,
+        file: Option<PathBuf>,
+        print_trace: bool,
+        plant: Option<Plant>,
+        apps: &Path,
+    ) -> ExitCode {
+        let base = match load(file.as_ref()) {
+            Ok(base) => base,
+            Err(code) => return code,
+        };
+        let sim = match setup(apps) {
+            Ok(sim) => sim,
+            Err(code) => return code,
+        };
+        let scenario = scenario_for(seed, base.as_ref());
+        println!("exorun-sim run: seed {seed}");
+        if let Some(plant) = plant {
+            println!(
+                "planted bug: {plant} (must be caught as {})",
+                plant.caught_as()
+            );
+        }
+        print!("{}", scenario.knobs());
+        let report = sim.run(&scenario, plant);
+        if print_trace {
+            print!("{}", report.trace.text());
+        }
+        let replay = Replay {
+            scenario_file: file.map(|f| f.display().to_string()),
+            plant,
+        };
+        let t = &report.tally;
+        println!(
+            "calls {}, frames {}, drops {}, duplicates {}, reorders {}, partitions {}, crashes {}, restarts {}",
+            t.calls,
+            t.frames,
+            t.drops,
+            t.duplicates,
+            t.reorders,
+            t.partitions,
+            t.crashes,
+            t.restarts
+        );
+        let passed = report.passed();
+        match passed {
+            true => println!("outcome: pass"),
+            false => print!("{}", report::failure(&report, &replay)),
+        }
+        println!("trace-hash: {:016x}", report.trace.hash());
+        ExitCode::from(if passed { 0 } else { 1 })
+    }
+
+    fn explore(
+        seeds: u64,
+        from: u64,
+        file: Option<PathBuf>,
+        plant: Option<Plant>,
+        stop_on_failure: bool,
+        apps: &Path,
+    ) -> ExitCode {
+        let base = match load(file.as_ref()) {
+            Ok(base) => base,
+            Err(code) => return code,
+        };
+        let sim = match setup(apps) {
+            Ok(sim) => sim,
+            Err(code) => return code,
+        };
+        let replay = Replay {
+            scenario_file: file.map(|f| f.display().to_string()),
+            plant,
+        };
+        let what = replay
+            .scenario_file
+            .as_deref()
+            .unwrap_or("the default scenario");
+        println!(
+            "exorun-sim explore: seeds {from}..{} of {what}",
+            from.saturating_add(seeds)
+        );
+        if let Some(plant) = plant {
+            println!(
+                "planted bug: {plant} (must be caught as {})",
+                plant.caught_as()
+            );
+        }
+        let started = wall_now();
+        let mut summary = Summary::default();
+        for seed in from..from.saturating_add(seeds) {
+            let scenario = scenario_for(seed, base.as_ref());
+            let report = sim.run(&scenario, plant);
+            summary.add(&report);
+            if !report.passed() && summary.failed <= FAILURES_DESCRIBED_MAX {
+                print!("{}", report::failure(&report, &replay));
+            }
+            if (seed - from + 1) % PROGRESS_EVERY == 0 {
+                let elapsed = wall_now() - started;
+                println!(
+                    "  {} seeds, {} failed, {:.1} seeds/s",
+                    summary.seeds,
+                    summary.failed,
+                    summary.seeds as f64 / elapsed.as_secs_f64().max(1e-9)
+                );
+            }
+            if stop_on_failure && !report.passed() {
+                break;
+            }
+        }
+        print!("{}", summary.render(Some(wall_now() - started)));
+        ExitCode::from(if summary.failed == 0 { 0 } else { 1 })
+    }
+
+    /// The wall clock, for seeds/s only: never inside a simulation.
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "wall time of the exploration, outside any run"
+    )]
+    fn wall_now() -> std::time::Duration {
+        // Under madsim `Instant::now` outside a runtime is not available; the system clock is.
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO)
+    }
+}

@@ -1,0 +1,75 @@
+//! Where every stage of a run writes its events: one [`Trace`], stamped with the virtual clock.
+
+use std::sync::Mutex;
+
+use tokio::time::Instant;
+
+use crate::trace::{EventKind, Trace};
+
+/// The trace of the run in progress. Shared by the network, the nodes and the workload; the
+/// simulation runs on one thread, so the order of events is the order of the calls here.
+#[derive(Debug)]
+pub struct Recorder {
+    /// When the run started; set from inside the simulation, where the virtual clock exists.
+    start: Mutex<Option<Instant>>,
+    trace: Mutex<Trace>,
+}
+
+impl Recorder {
+    /// A recorder whose clock starts with [`Recorder::start`].
+    pub fn new_unstarted() -> Recorder {
+        Recorder {
+            start: Mutex::new(None),
+            trace: Mutex::new(Trace::new()),
+        }
+    }
+
+    /// Starts the clock: events are stamped relative to now.
+    pub fn start(&self) {
+        let mut start = self
+            .start
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *start = Some(now());
+    }
+
+    /// Virtual microseconds since the run started.
+    pub fn elapsed_us(&self) -> u64 {
+        let start = *self
+            .start
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(start) = start else {
+            return 0;
+        };
+        let elapsed = now().saturating_duration_since(start);
+        u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX)
+    }
+
+    /// Appends an event that happened on `node` now.
+    pub fn record(&self, node: &str, kind: EventKind) {
+        let t_us = self.elapsed_us();
+        self.lock().push(t_us, node, kind);
+    }
+
+    /// Takes the trace recorded so far.
+    pub fn take(&self) -> Trace {
+        std::mem::take(&mut *self.lock())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Trace> {
+        // A panic elsewhere leaves a trace that is still a valid prefix: keep it.
+        self.trace
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The virtual clock: madsim replaces `Instant::now` inside a simulation.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "under madsim Instant::now is the simulated clock"
+)]
+pub fn now() -> Instant {
+    Instant::now()
+}

@@ -1,0 +1,26 @@
+//! exorun-sim's tests: one binary, one module per concern. The simulator runs only in the
+//! simulated build (`--cfg madsim`); there the modules below run whole scenarios.
+
+#[cfg(madsim)]
+mod support;
+
+// Every planted bug is caught, as the right kind of violation, within a bounded number of
+// seeds; the same seeds pass without the plant.
+#[cfg(madsim)]
+mod plants;
+
+// Hundreds of seeds of the default scenario pass, with every fault kind injected.
+#[cfg(madsim)]
+mod explore;
+
+// One seed, one trace: the same hash on every run, a golden trace, madsim's own check.
+#[cfg(madsim)]
+mod determinism;
+
+// Guests read the simulated clock and seeded randomness, and their output is in the trace.
+#[cfg(madsim)]
+mod wasi;
+
+// The hand-written scenarios under sim/scenarios/ run and pass.
+#[cfg(madsim)]
+mod scenarios;

@@ -3,8 +3,9 @@
 #   1. installs what it needs (the wasm32-wasip2 target, clippy, rustfmt),
 #   2. checks formatting,
 #   3. builds the guest apps and runs every test, normal and simulated (--cfg madsim),
+#      the simulator's included (exorun-sim: planted bugs caught, seeds passing, determinism),
 #   4. checks an architecture invariant (neorpc builds without wasmtime),
-#   5. runs clippy on every target with warnings as errors.
+#   5. runs clippy on every target with warnings as errors, in both builds.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -18,8 +19,8 @@ rustup component add clippy rustfmt >/dev/null 2>&1 || true
 step "format"
 cargo fmt --all --check
 
-step "neopack and neorpc tests"
-cargo test -p neopack -p neorpc
+step "neopack, neorpc and the simulator's plain parts (scenarios, trace, checkers)"
+cargo test -p neopack -p neorpc -p exorun-sim
 
 step "architecture invariant: neorpc's frame, error and schema build without wasmtime"
 cargo check -p neorpc --no-default-features
@@ -27,7 +28,15 @@ cargo check -p neorpc --no-default-features
 step "exorun: guest apps, then the tests (normal and --cfg madsim)"
 scripts/test_exorun.sh
 
-step "clippy (all targets, warnings are errors)"
+step "the simulator: exorun-sim's tests (--cfg madsim)"
+simulated() {
+  RUSTFLAGS="${RUSTFLAGS:-} --cfg madsim" RUSTDOCFLAGS="${RUSTDOCFLAGS:-} --cfg madsim" \
+    CARGO_TARGET_DIR="$root/target/sim" "$@"
+}
+simulated cargo test -p exorun-sim
+
+step "clippy (all targets, warnings are errors; normal and --cfg madsim)"
 cargo clippy --workspace --all-targets -- -D warnings
+simulated cargo clippy -p exorun -p exorun-sim --all-targets -- -D warnings
 
 step "all checks passed"

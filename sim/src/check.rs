@@ -264,6 +264,7 @@ fn judge_outcome(calls: &Calls, id: u64, call: &Call, end: &End) -> Option<Viola
     let owner = calls
         .exact
         .get(outcome)
+        .filter(|_| is_distinctive(outcome))
         .and_then(|ids| ids.iter().find(|other| **other != id));
     let Some(owner) = owner else {
         let message = format!(
@@ -282,6 +283,13 @@ fn judge_outcome(calls: &Calls, id: u64, call: &Call, end: &End) -> Option<Viola
         end.index,
         message,
     ))
+}
+
+/// Whether an outcome carries enough of its call to name the call it belongs to: results and
+/// domain failures do; a bare `out-of-fuel` or a trap could have been raised by any call that
+/// ran out of fuel or trapped, so receiving one is an altered outcome, not another call's.
+fn is_distinctive(outcome: &Outcome) -> bool {
+    matches!(outcome, Outcome::Ok(_) | Outcome::Domain { .. })
 }
 
 // ---- 2 one outcome per call, one end per RPC ----
@@ -965,6 +973,18 @@ mod tests {
             run_end(20),
         ];
         check_case(events, &[]);
+    }
+
+    #[test]
+    fn correlation_near_miss_a_generic_failure_is_an_altered_outcome() {
+        let events = vec![
+            call_start(0, 1, exactly(ok("8"))),
+            call_start(0, 2, exactly(Outcome::OutOfFuel)),
+            call_end(10, 1, Outcome::OutOfFuel),
+            call_end(10, 2, Outcome::OutOfFuel),
+            run_end(20),
+        ];
+        check_case(events, &[(ViolationKind::Fidelity, 2)]);
     }
 
     // ---- failure fidelity ----

@@ -16,6 +16,8 @@ pub mod scenario;
 pub mod trace;
 
 #[cfg(madsim)]
+pub mod bench;
+#[cfg(madsim)]
 pub mod network;
 #[cfg(madsim)]
 pub mod node;

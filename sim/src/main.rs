@@ -58,6 +58,16 @@ enum Command {
         #[arg(long, default_value_os_t = default_apps_dir())]
         apps: PathBuf,
     },
+    /// Measures seeds/s of the default scenario beside a raw madsim echo with as many
+    /// exchanges (the floor), and the process's memory over the seeds.
+    Bench {
+        /// How many seeds of each.
+        #[arg(long, default_value_t = 200)]
+        seeds: u64,
+        /// Where the compiled apps are.
+        #[arg(long, default_value_os_t = default_apps_dir())]
+        apps: PathBuf,
+    },
 }
 
 fn default_apps_dir() -> PathBuf {
@@ -118,7 +128,80 @@ mod cli {
                 stop_on_failure,
                 apps,
             } => explore(seeds, from, scenario, plant, stop_on_failure, &apps),
+            Command::Bench { seeds, apps } => bench(seeds, &apps),
         }
+    }
+
+    /// Seeds after which `bench` takes its first memory reading (the baseline of growth).
+    const BENCH_WARMUP_SEEDS: u64 = 100;
+
+    fn bench(seeds: u64, apps: &Path) -> ExitCode {
+        let sim = match setup(apps) {
+            Ok(sim) => sim,
+            Err(code) => return code,
+        };
+        let started = wall_now();
+        let mut summary = Summary::default();
+        let mut rss_warm = None;
+        for seed in 0..seeds {
+            let report = sim.run(&scenario::generate(seed), None);
+            summary.add(&report);
+            if seed + 1 == BENCH_WARMUP_SEEDS.min(seeds) {
+                rss_warm = memory_kib("VmRSS");
+            }
+        }
+        let scenario_wall = (wall_now() - started).as_secs_f64().max(1e-9);
+        let rss_end = memory_kib("VmRSS");
+        let peak = memory_kib("VmHWM");
+        let t = &summary.tally;
+        let exchanges = t.rpcs.max(1);
+        let per_client = u32::try_from(exchanges / seeds.max(1) / 3)
+            .unwrap_or(u32::MAX)
+            .max(1);
+        let started = wall_now();
+        let mut echoed = 0;
+        for seed in 0..seeds {
+            echoed += exorun_sim::bench::echo(seed, 3, per_client);
+        }
+        let echo_wall = (wall_now() - started).as_secs_f64().max(1e-9);
+        let scenario_per_exchange = scenario_wall / exchanges as f64;
+        let echo_per_exchange = echo_wall / echoed.max(1) as f64;
+        println!("bench: {seeds} seeds of the default scenario, then of a raw madsim echo");
+        println!(
+            "  scenario  {:>8.1} seeds/s  {:>9.0} calls/s  {:>9.0} exchanges/s  simulated/wall {:.1}x  ({} failed)",
+            seeds as f64 / scenario_wall,
+            t.calls as f64 / scenario_wall,
+            exchanges as f64 / scenario_wall,
+            t.virtual_us as f64 / 1e6 / scenario_wall,
+            summary.failed
+        );
+        println!(
+            "  echo      {:>8.1} seeds/s  3 clients x {per_client} exchanges  {:>9.0} exchanges/s",
+            seeds as f64 / echo_wall,
+            echoed as f64 / echo_wall
+        );
+        println!(
+            "  ratio     {:.2}x the echo's time per exchange",
+            scenario_per_exchange / echo_per_exchange
+        );
+        let mib = |kib: Option<u64>| {
+            kib.map_or("?".to_owned(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
+        };
+        println!(
+            "  memory    rss after {} seeds {}, after {seeds} {}, peak {}",
+            BENCH_WARMUP_SEEDS.min(seeds),
+            mib(rss_warm),
+            mib(rss_end),
+            mib(peak)
+        );
+        ExitCode::from(if summary.failed == 0 { 0 } else { 1 })
+    }
+
+    /// A `/proc/self/status` field in KiB (Linux), for the memory report.
+    fn memory_kib(field: &str) -> Option<u64> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find(|l| l.starts_with(field))?;
+        line.split_whitespace().nth(1)?.parse().ok()
     }
 
     fn setup(apps: &Path) -> Result<Simulator, ExitCode> {
@@ -245,7 +328,7 @@ mod cli {
             if !report.passed() && summary.failed <= FAILURES_DESCRIBED_MAX {
                 print!("{}", report::failure(&report, &replay));
             }
-            if (seed - from + 1) % PROGRESS_EVERY == 0 {
+            if (seed - from + 1).is_multiple_of(PROGRESS_EVERY) {
                 let elapsed = wall_now() - started;
                 println!(
                     "  {} seeds, {} failed, {:.1} seeds/s",

@@ -1,0 +1,256 @@
+//! The subcommands, in the simulated build.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use exorun_sim::plant::Plant;
+use exorun_sim::report::{self, Replay, Summary};
+use exorun_sim::run::Simulator;
+use exorun_sim::scenario::{self, Scenario};
+
+use crate::Command;
+
+/// How often `explore` prints a progress line, in seeds.
+const PROGRESS_EVERY: u64 = 100;
+
+/// How many failing seeds `explore` describes in full.
+const FAILURES_DESCRIBED_MAX: u64 = 3;
+
+pub fn main(command: Command) -> ExitCode {
+    match command {
+        Command::Run {
+            seed,
+            scenario,
+            trace,
+            plant,
+            apps,
+        } => run(seed, scenario, trace, plant, &apps),
+        Command::Explore {
+            seeds,
+            from,
+            scenario,
+            plant,
+            stop_on_failure,
+            apps,
+        } => explore(seeds, from, scenario, plant, stop_on_failure, &apps),
+        Command::Bench { seeds, apps } => bench(seeds, &apps),
+    }
+}
+
+/// Seeds after which `bench` takes its first memory reading (the baseline of growth).
+const BENCH_WARMUP_SEEDS: u64 = 100;
+
+fn bench(seeds: u64, apps: &Path) -> ExitCode {
+    let sim = match setup(apps) {
+        Ok(sim) => sim,
+        Err(code) => return code,
+    };
+    let started = wall_now();
+    let mut summary = Summary::default();
+    let mut rss_warm = None;
+    for seed in 0..seeds {
+        let report = sim.run(&scenario::generate(seed), None);
+        summary.add(&report);
+        if seed + 1 == BENCH_WARMUP_SEEDS.min(seeds) {
+            rss_warm = memory_kib("VmRSS");
+        }
+    }
+    let scenario_wall = (wall_now() - started).as_secs_f64().max(1e-9);
+    let rss_end = memory_kib("VmRSS");
+    let peak = memory_kib("VmHWM");
+    let t = &summary.tally;
+    let exchanges = t.rpcs.max(1);
+    let per_client = u32::try_from(exchanges / seeds.max(1) / 3)
+        .unwrap_or(u32::MAX)
+        .max(1);
+    let started = wall_now();
+    let mut echoed = 0;
+    for seed in 0..seeds {
+        echoed += exorun_sim::bench::echo(seed, 3, per_client);
+    }
+    let echo_wall = (wall_now() - started).as_secs_f64().max(1e-9);
+    let scenario_per_exchange = scenario_wall / exchanges as f64;
+    let echo_per_exchange = echo_wall / echoed.max(1) as f64;
+    println!("bench: {seeds} seeds of the default scenario, then of a raw madsim echo");
+    println!(
+        "  scenario  {:>8.1} seeds/s  {:>9.0} calls/s  {:>9.0} exchanges/s  simulated/wall {:.1}x  ({} failed)",
+        seeds as f64 / scenario_wall,
+        t.calls as f64 / scenario_wall,
+        exchanges as f64 / scenario_wall,
+        t.virtual_us as f64 / 1e6 / scenario_wall,
+        summary.failed
+    );
+    println!(
+        "  echo      {:>8.1} seeds/s  3 clients x {per_client} exchanges  {:>9.0} exchanges/s",
+        seeds as f64 / echo_wall,
+        echoed as f64 / echo_wall
+    );
+    println!(
+        "  ratio     {:.2}x the echo's time per exchange",
+        scenario_per_exchange / echo_per_exchange
+    );
+    let mib =
+        |kib: Option<u64>| kib.map_or("?".to_owned(), |k| format!("{:.1} MiB", k as f64 / 1024.0));
+    println!(
+        "  memory    rss after {} seeds {}, after {seeds} {}, peak {}",
+        BENCH_WARMUP_SEEDS.min(seeds),
+        mib(rss_warm),
+        mib(rss_end),
+        mib(peak)
+    );
+    ExitCode::from(if summary.failed == 0 { 0 } else { 1 })
+}
+
+/// A `/proc/self/status` field in KiB (Linux), for the memory report.
+fn memory_kib(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn setup(apps: &Path) -> Result<Simulator, ExitCode> {
+    Simulator::new(apps).map_err(|e| {
+        eprintln!("exorun-sim: {e}");
+        ExitCode::from(2)
+    })
+}
+
+/// The scenario for `seed`: the file's, with its seed replaced, or a generated one.
+fn scenario_for(seed: u64, file: Option<&Scenario>) -> Scenario {
+    match file {
+        Some(base) => Scenario {
+            seed,
+            ..base.clone()
+        },
+        None => scenario::generate(seed),
+    }
+}
+
+fn load(file: Option<&PathBuf>) -> Result<Option<Scenario>, ExitCode> {
+    let Some(path) = file else {
+        return Ok(None);
+    };
+    Scenario::load(path).map(Some).map_err(|e| {
+        eprintln!("exorun-sim: {e}");
+        ExitCode::from(2)
+    })
+}
+
+fn run(
+    seed: u64,
+    file: Option<PathBuf>,
+    print_trace: bool,
+    plant: Option<Plant>,
+    apps: &Path,
+) -> ExitCode {
+    let base = match load(file.as_ref()) {
+        Ok(base) => base,
+        Err(code) => return code,
+    };
+    let sim = match setup(apps) {
+        Ok(sim) => sim,
+        Err(code) => return code,
+    };
+    let scenario = scenario_for(seed, base.as_ref());
+    println!("exorun-sim run: seed {seed}");
+    if let Some(plant) = plant {
+        println!(
+            "planted bug: {plant} (must be caught as {})",
+            plant.caught_as()
+        );
+    }
+    print!("{}", scenario.knobs());
+    let report = sim.run(&scenario, plant);
+    if print_trace {
+        print!("{}", report.trace.text());
+    }
+    let replay = Replay {
+        scenario_file: file.map(|f| f.display().to_string()),
+        plant,
+    };
+    let t = &report.tally;
+    println!(
+        "calls {}, frames {}, drops {}, duplicates {}, reorders {}, partitions {}, crashes {}, restarts {}",
+        t.calls, t.frames, t.drops, t.duplicates, t.reorders, t.partitions, t.crashes, t.restarts
+    );
+    let passed = report.passed();
+    match passed {
+        true => println!("outcome: pass"),
+        false => print!("{}", report::failure(&report, &replay)),
+    }
+    println!("trace-hash: {:016x}", report.trace.hash());
+    ExitCode::from(if passed { 0 } else { 1 })
+}
+
+fn explore(
+    seeds: u64,
+    from: u64,
+    file: Option<PathBuf>,
+    plant: Option<Plant>,
+    stop_on_failure: bool,
+    apps: &Path,
+) -> ExitCode {
+    let base = match load(file.as_ref()) {
+        Ok(base) => base,
+        Err(code) => return code,
+    };
+    let sim = match setup(apps) {
+        Ok(sim) => sim,
+        Err(code) => return code,
+    };
+    let replay = Replay {
+        scenario_file: file.map(|f| f.display().to_string()),
+        plant,
+    };
+    let what = replay
+        .scenario_file
+        .as_deref()
+        .unwrap_or("the default scenario");
+    println!(
+        "exorun-sim explore: seeds {from}..{} of {what}",
+        from.saturating_add(seeds)
+    );
+    if let Some(plant) = plant {
+        println!(
+            "planted bug: {plant} (must be caught as {})",
+            plant.caught_as()
+        );
+    }
+    let started = wall_now();
+    let mut summary = Summary::default();
+    for seed in from..from.saturating_add(seeds) {
+        let scenario = scenario_for(seed, base.as_ref());
+        let report = sim.run(&scenario, plant);
+        summary.add(&report);
+        if !report.passed() && summary.failed <= FAILURES_DESCRIBED_MAX {
+            print!("{}", report::failure(&report, &replay));
+        }
+        if (seed - from + 1).is_multiple_of(PROGRESS_EVERY) {
+            let elapsed = wall_now() - started;
+            println!(
+                "  {} seeds, {} failed, {:.1} seeds/s",
+                summary.seeds,
+                summary.failed,
+                summary.seeds as f64 / elapsed.as_secs_f64().max(1e-9)
+            );
+        }
+        if stop_on_failure && !report.passed() {
+            break;
+        }
+    }
+    print!("{}", summary.render(Some(wall_now() - started)));
+    ExitCode::from(if summary.failed == 0 { 0 } else { 1 })
+}
+
+/// The wall clock, for seeds/s only: never inside a simulation.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "wall time of the exploration, outside any run"
+)]
+fn wall_now() -> std::time::Duration {
+    // Under madsim `Instant::now` outside a runtime is not available; the system clock is.
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+}

@@ -91,12 +91,15 @@ pub enum Error {
     Instantiate { app: String, source: trap::Error },
 }
 
+/// A step of context configuration, replayable: it runs on every context the instance gets.
+pub(crate) type Configure = Arc<dyn Fn(&mut ContextBuilder) + Send + Sync>;
+
 /// Builds one instance of an app.
 pub struct InstanceBuilder<'r> {
     runtime: &'r Runtime,
     app: AppId,
     links: BTreeMap<String, Linkable>,
-    context: ContextBuilder,
+    context: Vec<Configure>,
     limits: Limits,
 }
 
@@ -106,7 +109,7 @@ impl<'r> InstanceBuilder<'r> {
             runtime,
             app,
             links: BTreeMap::new(),
-            context: ContextBuilder::new(),
+            context: Vec::new(),
             limits: runtime.config().limits,
         }
     }
@@ -125,9 +128,16 @@ impl<'r> InstanceBuilder<'r> {
         self.link(name, Linkable::system(system))
     }
 
-    /// Adjusts the context before systems configure it (clocks, seed, captured output).
-    pub fn context(mut self, configure: impl FnOnce(&mut ContextBuilder)) -> Self {
-        configure(&mut self.context);
+    /// Adjusts the context before systems configure it (clocks, seed, user data, captured
+    /// output). Steps run in the order given, on a fresh [`ContextBuilder`] for every context
+    /// the instance gets: at instantiation, and again at each renewal (see [`crate::instance`]).
+    /// To keep captured output across renewals, make the [`crate::context::Captured`] outside
+    /// and attach it with [`ContextBuilder::stdout`] or [`ContextBuilder::stderr`].
+    pub fn context(
+        mut self,
+        configure: impl Fn(&mut ContextBuilder) + Send + Sync + 'static,
+    ) -> Self {
+        self.context.push(Arc::new(configure));
         self
     }
 
@@ -141,7 +151,10 @@ impl<'r> InstanceBuilder<'r> {
     pub async fn instantiate(self) -> Result<InstanceHandle, Error> {
         let app = self.runtime.app(self.app)?;
         let pre = self.instance_pre(&app).await?;
-        let mut context = self.context;
+        let mut context = ContextBuilder::new();
+        for configure in &self.context {
+            configure(&mut context);
+        }
         for system in systems(&self.links) {
             system.configure(&mut context)?;
         }

@@ -51,6 +51,9 @@ pub enum Error {
     /// A closure given to `exec` panicked; the lock was released.
     #[error("closure panicked: {message}")]
     Panicked { message: String },
+    /// The function was resolved from another instance than the one asked to call it.
+    #[error("`{method}` in `{interface}` was resolved from another instance")]
+    ForeignFunc { interface: String, method: String },
 }
 
 impl Error {
@@ -70,6 +73,9 @@ impl Error {
             Error::Panicked { message } => {
                 neorpc::FailureReason::AppTrapped(format!("host panicked: {message}"))
             }
+            Error::ForeignFunc { .. } => {
+                neorpc::FailureReason::AppTrapped(format!("host error: {self}"))
+            }
         }
     }
 }
@@ -80,6 +86,10 @@ pub struct State {
     pub instance: Instance,
     /// Whether the store runs without a fiber (see the module documentation).
     sync: bool,
+    /// Which store and instance these are, counted from 0: a `Func` belongs to one generation.
+    generation: u64,
+    /// Functions resolved for [`ExportedFunc`]s, by slot, with the generation they belong to.
+    resolved: Vec<Option<(u64, Func)>>,
 }
 
 impl State {
@@ -88,6 +98,8 @@ impl State {
             store,
             instance,
             sync,
+            generation: 0,
+            resolved: Vec::new(),
         }
     }
 
@@ -158,6 +170,52 @@ impl State {
             .get_func(&mut self.store, index)
             .ok_or_else(not_found)
     }
+
+    /// The function of `export` in this generation: cached, or looked up by name and cached.
+    fn resolve(&mut self, export: &ExportedFunc) -> Result<Func, Error> {
+        let cached = self.resolved.get(export.slot).copied().flatten();
+        if let Some((generation, func)) = cached
+            && generation == self.generation
+        {
+            return Ok(func);
+        }
+        let func = self.func(&export.interface, &export.method)?;
+        self.remember(export, func);
+        Ok(func)
+    }
+
+    /// Caches `func`, found in this generation, for `export`.
+    fn remember(&mut self, export: &ExportedFunc, func: Func) {
+        if self.resolved.len() <= export.slot {
+            self.resolved.resize(export.slot + 1, None);
+        }
+        self.resolved[export.slot] = Some((self.generation, func));
+    }
+}
+
+/// An exported function of one instance, named once and resolved to its `Func` by the
+/// instance, once per generation of its store (a `Func` belongs to one store). Cheap to clone;
+/// a call through it costs no name lookup.
+#[derive(Debug, Clone)]
+pub struct ExportedFunc {
+    /// The rank of the instance it belongs to.
+    owner: u64,
+    /// Where the instance caches its `Func`.
+    slot: usize,
+    interface: Arc<str>,
+    method: Arc<str>,
+}
+
+impl ExportedFunc {
+    /// The exported interface's name, or [`crate::ledger::ROOT`].
+    pub fn interface(&self) -> &str {
+        &self.interface
+    }
+
+    /// The function's name in its interface.
+    pub fn method(&self) -> &str {
+        &self.method
+    }
 }
 
 /// Sets a store up for one call: fuel per its limits, no memory refusal remembered. A
@@ -193,6 +251,9 @@ struct Identity {
     /// For an instance whose local links call their targets directly: every instance it can
     /// reach through them, by rank. Empty otherwise.
     reach: Vec<InstanceHandle>,
+    /// The functions named by [`ExportedFunc`]s, by slot; each name once, so it holds at most
+    /// the functions the instance exports (names are checked against the exports first).
+    slots: std::sync::Mutex<Vec<(Arc<str>, Arc<str>)>>,
 }
 
 /// Ranks instances in creation order, across runtimes.
@@ -269,6 +330,7 @@ impl InstanceHandle {
             rank: RANK.fetch_add(1, Ordering::Relaxed),
             sync: state.sync,
             reach,
+            slots: std::sync::Mutex::new(Vec::new()),
         };
         InstanceHandle {
             inner: Arc::new(Mutex::new(state)),
@@ -341,13 +403,13 @@ impl InstanceHandle {
         Some(Entered { guard })
     }
 
-    /// Calls `func`, resolved earlier from this instance, through its lock among `held`: the
-    /// locks the entry into a synchronous importer took. The rest of `held` goes down with the
-    /// call, for the instance's own local links, and comes back after.
+    /// Calls `func`, an export of this instance, through its lock among `held`: the locks the
+    /// entry into a synchronous importer took. The rest of `held` goes down with the call, for
+    /// the instance's own local links, and comes back after.
     pub(crate) fn call_held(
         &self,
         held: &mut Vec<OwnedMutexGuard<State>>,
-        func: Func,
+        func: &ExportedFunc,
         params: &[Val],
         results: &mut [Val],
     ) -> Result<(), trap::Error> {
@@ -360,6 +422,13 @@ impl InstanceHandle {
         };
         let mut guard = held.swap_remove(at);
         let state = &mut *guard;
+        let func = match self.resolve(state, func) {
+            Ok(func) => func,
+            Err(e) => {
+                held.push(guard);
+                return Err(host_error(&e));
+            }
+        };
         std::mem::swap(&mut state.store.data_mut().held, held);
         // A host function deeper down may panic; the locks come back before the panic goes on,
         // so that the entry releases them all.
@@ -434,21 +503,62 @@ impl InstanceHandle {
 
     /// Looks up an exported function under the lock, to call it later with
     /// [`InstanceHandle::call_func_if`] without looking its name up again.
-    pub async fn func(&self, interface: &str, method: &str) -> Result<Func, Error> {
-        self.inner.lock().await.func(interface, method)
+    pub async fn func(&self, interface: &str, method: &str) -> Result<ExportedFunc, Error> {
+        let mut state = self.inner.lock().await;
+        let found = state.func(interface, method)?;
+        let export = self.export(interface, method);
+        state.remember(&export, found);
+        Ok(export)
     }
 
-    /// Calls `func` (resolved from this instance) if `may_start`, asked under the lock right
+    /// Names the exported function `method` of `interface` without checking that it exists: a
+    /// call through it fails with [`Error::ExportNotFound`] if not. For names the instance's
+    /// ledger lists.
+    pub(crate) fn export(&self, interface: &str, method: &str) -> ExportedFunc {
+        let mut slots = self
+            .identity
+            .slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let known = slots
+            .iter()
+            .position(|(i, m)| &**i == interface && &**m == method);
+        let slot = known.unwrap_or_else(|| {
+            slots.push((Arc::from(interface), Arc::from(method)));
+            slots.len() - 1
+        });
+        let (interface, method) = slots[slot].clone();
+        ExportedFunc {
+            owner: self.identity.rank,
+            slot,
+            interface,
+            method,
+        }
+    }
+
+    /// The `Func` of `export` in the current generation of `state`, this instance's state.
+    fn resolve(&self, state: &mut State, export: &ExportedFunc) -> Result<Func, Error> {
+        if export.owner != self.identity.rank {
+            return Err(Error::ForeignFunc {
+                interface: export.interface.to_string(),
+                method: export.method.to_string(),
+            });
+        }
+        state.resolve(export)
+    }
+
+    /// Calls `func` (an export of this instance) if `may_start`, asked under the lock right
     /// before the call would start, says yes; `Ok(false)` if it said no. `params` and
     /// `results` must fit the function's type (wasmtime checks, and fails the call if not).
     pub async fn call_func_if(
         &self,
-        func: Func,
+        func: &ExportedFunc,
         params: &[Val],
         results: &mut [Val],
         may_start: impl FnOnce() -> bool,
     ) -> Result<bool, Error> {
         let mut state = self.enter().await;
+        let func = self.resolve(&mut state, func)?;
         if !may_start() {
             return Ok(false);
         }
@@ -456,15 +566,26 @@ impl InstanceHandle {
         Ok(true)
     }
 
-    /// Calls `func`, resolved earlier from this instance, under the lock.
+    /// Calls `func`, an export of this instance, under the lock.
     pub(crate) async fn call_func(
         &self,
-        func: Func,
+        func: &ExportedFunc,
         params: &[Val],
         results: &mut [Val],
     ) -> Result<(), trap::Error> {
         let mut state = self.enter().await;
+        let func = self.resolve(&mut state, func).map_err(|e| host_error(&e))?;
         state.call(func, params, results).await
+    }
+}
+
+/// An instance error where only a [`trap::Error`] can go: a local link's host function.
+fn host_error(e: &Error) -> trap::Error {
+    match e {
+        Error::Call(e) => e.clone(),
+        other => trap::Error::Host {
+            message: other.to_string(),
+        },
     }
 }
 

@@ -29,8 +29,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -40,11 +40,11 @@ use neorpc::codec;
 use neorpc::frame::{self, Frame};
 use neorpc::schema::{self, FuncSig, InterfaceSchema};
 use tokio::time::Instant;
-use wasmtime::component::{Func, Val};
+use wasmtime::component::Val;
 
 use crate::client;
 use crate::domain;
-use crate::instance::{self, InstanceHandle};
+use crate::instance::{ExportedFunc, InstanceHandle};
 use crate::ledger;
 use crate::transport::{self, Transport};
 
@@ -152,12 +152,10 @@ struct Target {
 
 /// One callable method, with what a call needs computed once.
 struct Method {
-    interface: String,
-    function: String,
     sig: FuncSig,
     params: Vec<neorpc::schema::Type>,
-    /// The instance's exported function, resolved on the first call.
-    func: OnceLock<Func>,
+    /// The instance's exported function, resolved by the instance on the first call.
+    func: ExportedFunc,
 }
 
 /// Serves calls to exposed instances. Share it behind an `Arc` and call [`Server::serve`] once
@@ -268,11 +266,9 @@ impl Server {
         }
         for (function, sig) in &exported.schema.funcs {
             let method = Method {
-                interface: interface.to_owned(),
-                function: function.clone(),
                 sig: sig.clone(),
                 params: sig.param_types(),
-                func: OnceLock::new(),
+                func: handle.export(interface, function),
             };
             entry
                 .methods
@@ -415,10 +411,6 @@ impl Server {
             Ok(args) => args,
             Err(e) => return Executed::Failed(bad_argument(e)),
         };
-        let func = match target.func(method).await {
-            Ok(func) => func,
-            Err(e) => return Executed::Failed(e.reason()),
-        };
         let started = Started {
             conn,
             seq: call.seq,
@@ -429,7 +421,7 @@ impl Server {
         let mut results = vec![Val::Bool(false); method.sig.results.len()];
         let called = target
             .handle
-            .call_func_if(func, &args, &mut results, || started.start())
+            .call_func_if(&method.func, &args, &mut results, || started.start())
             .await;
         match called {
             Ok(true) => outcome_of(&results, &method.sig),
@@ -453,20 +445,6 @@ async fn admit(conn: &Conn, call: Call) -> Option<Call> {
             let _ = conn.transport.send(&outcome).await;
             None
         }
-    }
-}
-
-impl Target {
-    /// The instance's function for `method`, looked up by name once.
-    async fn func(&self, method: &Method) -> Result<Func, instance::Error> {
-        if let Some(func) = method.func.get() {
-            return Ok(*func);
-        }
-        let func = self
-            .handle
-            .func(&method.interface, &method.function)
-            .await?;
-        Ok(*method.func.get_or_init(|| func))
     }
 }
 

@@ -15,8 +15,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use wasmtime::Store;
-use wasmtime::component::Linker;
+use wasmtime::component::{Instance, Linker};
+use wasmtime::{Engine, Store};
 
 use crate::bind::{self, RemoteTarget};
 use crate::context::{ContextBuilder, ExorunCtx, Limits};
@@ -147,41 +147,28 @@ impl<'r> InstanceBuilder<'r> {
         self
     }
 
-    /// Links (or finds linked already), instantiates and registers the instance.
+    /// Links (or finds linked already), instantiates and registers the instance. The instance
+    /// keeps the recipe it was built by, to renew itself after a trap (see [`crate::instance`]).
     pub async fn instantiate(self) -> Result<InstanceHandle, Error> {
         let app = self.runtime.app(self.app)?;
         let pre = self.instance_pre(&app).await?;
-        let mut context = ContextBuilder::new();
-        for configure in &self.context {
-            configure(&mut context);
-        }
-        for system in systems(&self.links) {
-            system.configure(&mut context)?;
-        }
-        let mut store = Store::new(self.runtime.engine(), context.build(self.limits));
-        store.limiter(|ctx| &mut ctx.limiter);
-        let instantiate_error = |source| Error::Instantiate {
-            app: app.name.clone(),
-            source,
-        };
-        // Yielding needs a fiber: an instance built to yield runs asynchronously.
-        let sync = pre.sync && self.limits.fuel_yield_interval.is_none();
-        instance::prepare_store(&mut store, sync).map_err(instantiate_error)?;
-        let instantiated = match sync {
-            true => pre.pre.instantiate(&mut store),
-            false => pre.pre.instantiate_async(&mut store).await,
-        };
-        let instance = instantiated.map_err(|e| {
-            let memory_refused = store.data().limiter.memory_refused();
-            instantiate_error(trap::Error::classify(&e, memory_refused))
-        })?;
-        let id = self.runtime.next_instance_id();
-        let state = State::new(store, instance, sync);
         let direct = match pre.sync {
             true => local_targets(&self.links),
             false => Vec::new(),
         };
-        let handle = InstanceHandle::new(state, id, self.app, app.ledger.clone(), &direct);
+        let recipe = Recipe {
+            app: app.name.clone(),
+            engine: self.runtime.engine().clone(),
+            // Yielding needs a fiber: an instance built to yield runs asynchronously.
+            sync: pre.sync && self.limits.fuel_yield_interval.is_none(),
+            pre,
+            context: self.context,
+            systems: systems(&self.links),
+            limits: self.limits,
+        };
+        let state = recipe.build().await?;
+        let id = self.runtime.next_instance_id();
+        let handle = InstanceHandle::new(state, id, self.app, app.ledger.clone(), &direct, recipe);
         self.runtime.insert_instance(handle.clone());
         Ok(handle)
     }
@@ -229,6 +216,94 @@ impl<'r> InstanceBuilder<'r> {
             link_import(&mut linker, &app.ledger, interface, link, calls).await?;
         }
         Ok(linker)
+    }
+}
+
+/// How an instance was built, kept to build it again: a renewal (see [`crate::instance`]) gets
+/// a new store and instance from the same `InstancePre`, with a context configured as the first
+/// one was (the builder's steps replayed, then the systems) and the builder's limits.
+pub(crate) struct Recipe {
+    /// The app's name, for errors.
+    app: String,
+    engine: Engine,
+    pre: Arc<CachedPre>,
+    /// Whether the instance runs without a fiber (see [`crate::instance`]).
+    sync: bool,
+    context: Vec<Configure>,
+    systems: Vec<Arc<dyn SystemComponent>>,
+    limits: Limits,
+}
+
+impl std::fmt::Debug for Recipe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recipe")
+            .field("app", &self.app)
+            .field("sync", &self.sync)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Recipe {
+    /// The app's name.
+    pub(crate) fn app(&self) -> &str {
+        &self.app
+    }
+
+    /// Builds a store and instance; instantiates without awaiting if the instance is
+    /// synchronous.
+    pub(crate) async fn build(&self) -> Result<State, Error> {
+        let mut store = self.store()?;
+        let instantiated = match self.sync {
+            true => self.pre.pre.instantiate(&mut store),
+            false => self.pre.pre.instantiate_async(&mut store).await,
+        };
+        self.instantiated(store, instantiated)
+    }
+
+    /// [`Recipe::build`] from synchronous code, for a synchronous instance only.
+    pub(crate) fn build_sync(&self) -> Result<State, Error> {
+        if !self.sync {
+            let message = "an asynchronous instance cannot be built synchronously".to_owned();
+            return Err(self.instantiate_error(trap::Error::Host { message }));
+        }
+        let mut store = self.store()?;
+        let instantiated = self.pre.pre.instantiate(&mut store);
+        self.instantiated(store, instantiated)
+    }
+
+    /// A store with a fresh context: the builder's steps, then the systems', under the
+    /// builder's limits.
+    fn store(&self) -> Result<Store<ExorunCtx>, Error> {
+        let mut context = ContextBuilder::new();
+        for configure in &self.context {
+            configure(&mut context);
+        }
+        for system in &self.systems {
+            system.configure(&mut context)?;
+        }
+        let mut store = Store::new(&self.engine, context.build(self.limits));
+        store.limiter(|ctx| &mut ctx.limiter);
+        instance::prepare_store(&mut store, self.sync).map_err(|e| self.instantiate_error(e))?;
+        Ok(store)
+    }
+
+    fn instantiated(
+        &self,
+        store: Store<ExorunCtx>,
+        instantiated: wasmtime::Result<Instance>,
+    ) -> Result<State, Error> {
+        let instance = instantiated.map_err(|e| {
+            let memory_refused = store.data().limiter.memory_refused();
+            self.instantiate_error(trap::Error::classify(&e, memory_refused))
+        })?;
+        Ok(State::new(store, instance, self.sync))
+    }
+
+    fn instantiate_error(&self, source: trap::Error) -> Error {
+        Error::Instantiate {
+            app: self.app.clone(),
+            source,
+        }
     }
 }
 

@@ -14,6 +14,29 @@
 //! global order and none can deadlock another), then its own. The importer's host function
 //! finds the target's lock among those it was handed (`ExorunCtx::held`) and passes the rest
 //! down. A synchronous call never waits while it holds them.
+//!
+//! # Renewal
+//!
+//! A trap poisons an instance: after a call into it fails (out of fuel, out of memory, any other
+//! trap, an error a host function raised through it), wasmtime refuses to enter it again. So
+//! the next entry, by any path ([`InstanceHandle::call`], [`InstanceHandle::call_func_if`],
+//! [`InstanceHandle::exec`], [`InstanceHandle::exec_async`], a local link from another
+//! instance, awaiting or through held locks), first renews it under its lock: a new store and
+//! instance from the same `InstancePre`, built by the recipe [`crate::builder::InstanceBuilder`]
+//! left (its limits, its context steps replayed, its systems' configuration), then proceeds.
+//! State is lost: linear memory is fresh, the resource table empty, user data as the context
+//! steps insert it, limits as the builder set them (a later `ExorunCtx::set_limits` is gone).
+//! What lives outside the store stays: a `KvSystem`'s map, a `LogSystem`'s lines, a
+//! [`crate::context::Captured`] attached with `ContextBuilder::stdout`.
+//!
+//! Each renewal starts a new *generation* ([`InstanceHandle::renewals`] counts them). A `Func`
+//! belongs to one store, so callers hold an [`ExportedFunc`] instead, which the instance resolves
+//! by name once per generation. If the fresh instance cannot be built (a system refuses to
+//! configure it, its start-up traps, the pooling allocator is full: the old instance is dropped
+//! only once the new one exists), the entry fails with [`trap::Error::Renewal`], naming why, and
+//! the next entry tries again. Every instance comes from an `InstanceBuilder` and can be
+//! renewed. A trap caused through the raw store that `exec` hands out is not seen: the next
+//! call fails with "cannot enter component instance", which poisons the instance in turn.
 
 use std::any::Any;
 use std::future::Future;
@@ -27,6 +50,7 @@ use tokio::sync::{Mutex, MutexGuard, OwnedMutexGuard};
 use wasmtime::Store;
 use wasmtime::component::{Func, Instance, Val};
 
+use crate::builder::Recipe;
 use crate::context::ExorunCtx;
 use crate::ledger::Ledger;
 use crate::runtime::{AppId, InstanceId};
@@ -88,6 +112,9 @@ pub struct State {
     sync: bool,
     /// Which store and instance these are, counted from 0: a `Func` belongs to one generation.
     generation: u64,
+    /// A call into the instance failed: wasmtime will not enter it again, and the next entry
+    /// renews it.
+    poisoned: bool,
     /// Functions resolved for [`ExportedFunc`]s, by slot, with the generation they belong to.
     resolved: Vec<Option<(u64, Func)>>,
 }
@@ -99,6 +126,7 @@ impl State {
             instance,
             sync,
             generation: 0,
+            poisoned: false,
             resolved: Vec::new(),
         }
     }
@@ -135,10 +163,15 @@ impl State {
         self.outcome(called)
     }
 
-    fn outcome(&self, called: wasmtime::Result<()>) -> Result<(), trap::Error> {
+    /// The call's result; a failure poisons the instance. wasmtime refuses to enter an
+    /// instance again after any error inside it (a trap, or an error a host function raised
+    /// through it), and the rare error raised before the guest ran (arguments of the wrong
+    /// type) is not told apart: it renews the instance too.
+    fn outcome(&mut self, called: wasmtime::Result<()>) -> Result<(), trap::Error> {
         let Err(err) = called else {
             return Ok(());
         };
+        self.poisoned = true;
         let memory_refused = self.store.data().limiter.memory_refused();
         Err(trap::Error::classify(&err, memory_refused))
     }
@@ -254,6 +287,10 @@ struct Identity {
     /// The functions named by [`ExportedFunc`]s, by slot; each name once, so it holds at most
     /// the functions the instance exports (names are checked against the exports first).
     slots: std::sync::Mutex<Vec<(Arc<str>, Arc<str>)>>,
+    /// How to build the store and instance again.
+    recipe: Recipe,
+    /// Renewals so far: the current generation, readable without the lock.
+    renewals: AtomicU64,
 }
 
 /// Ranks instances in creation order, across runtimes.
@@ -311,6 +348,7 @@ impl InstanceHandle {
         app: AppId,
         ledger: Arc<Ledger>,
         direct: &[InstanceHandle],
+        recipe: Recipe,
     ) -> Self {
         // `direct`: the local targets the instance's host functions call directly.
         let mut reach: Vec<InstanceHandle> = Vec::new();
@@ -331,6 +369,8 @@ impl InstanceHandle {
             sync: state.sync,
             reach,
             slots: std::sync::Mutex::new(Vec::new()),
+            recipe,
+            renewals: AtomicU64::new(0),
         };
         InstanceHandle {
             inner: Arc::new(Mutex::new(state)),
@@ -365,8 +405,15 @@ impl InstanceHandle {
     }
 
     /// Takes the locks an entry needs: those of the instances this one calls directly, in
-    /// rank order, then its own (the highest rank of them all).
-    async fn enter(&self) -> Entered<'_> {
+    /// rank order, then its own (the highest rank of them all); then renews the instance if its
+    /// last call poisoned it. A failed renewal releases the locks and fails the entry.
+    async fn enter(&self) -> Result<Entered<'_>, trap::Error> {
+        let mut entered = self.lock_all().await;
+        self.renew_if_poisoned(&mut entered).await?;
+        Ok(entered)
+    }
+
+    async fn lock_all(&self) -> Entered<'_> {
         let reach = &self.identity.reach;
         if reach.is_empty() {
             let guard = self.inner.lock().await;
@@ -384,7 +431,7 @@ impl InstanceHandle {
         Entered { guard }
     }
 
-    /// [`InstanceHandle::enter`] when no lock is taken, without waiting (so in any order) and
+    /// [`InstanceHandle::lock_all`] when no lock is taken, without waiting (so in any order) and
     /// reusing the list kept in the store; `None`, having released what it took, if one is.
     fn try_enter(&self) -> Option<Entered<'_>> {
         let mut guard = self.inner.try_lock().ok()?;
@@ -422,11 +469,11 @@ impl InstanceHandle {
         };
         let mut guard = held.swap_remove(at);
         let state = &mut *guard;
-        let func = match self.resolve(state, func) {
+        let func = match self.prepare_held(state, func) {
             Ok(func) => func,
             Err(e) => {
                 held.push(guard);
-                return Err(host_error(&e));
+                return Err(e);
             }
         };
         std::mem::swap(&mut state.store.data_mut().held, held);
@@ -439,6 +486,66 @@ impl InstanceHandle {
         called.unwrap_or_else(|payload| std::panic::resume_unwind(payload))
     }
 
+    /// Readies this instance's `state`, taken from among held locks, for a call of `func`:
+    /// renewed if poisoned (without awaiting: the instance is synchronous), `func` resolved.
+    fn prepare_held(&self, state: &mut State, func: &ExportedFunc) -> Result<Func, trap::Error> {
+        if state.poisoned {
+            let built = self.identity.recipe.build_sync();
+            self.install(state, built)?;
+        }
+        self.resolve(state, func).map_err(|e| host_error(&e))
+    }
+
+    /// Replaces a poisoned state with a fresh store and instance from the recipe (see the
+    /// module documentation).
+    async fn renew_if_poisoned(&self, state: &mut State) -> Result<(), trap::Error> {
+        if !state.poisoned {
+            return Ok(());
+        }
+        let built = self.identity.recipe.build().await;
+        self.install(state, built)
+    }
+
+    /// Puts the fresh state `built` in the place of `state`, one generation on: the locks an
+    /// entry holds move from the old store to the new one, and the old store is dropped. If
+    /// building failed, `state` stays poisoned, for the next entry to try again.
+    fn install(
+        &self,
+        state: &mut State,
+        built: Result<State, crate::builder::Error>,
+    ) -> Result<(), trap::Error> {
+        let mut fresh = built.map_err(|e| self.renewal_error(e))?;
+        let held = &mut state.store.data_mut().held;
+        std::mem::swap(&mut fresh.store.data_mut().held, held);
+        fresh.generation = state.generation + 1;
+        // Stale by their generation; kept for the allocation.
+        fresh.resolved = std::mem::take(&mut state.resolved);
+        *state = fresh;
+        self.identity
+            .renewals
+            .store(state.generation, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn renewal_error(&self, e: crate::builder::Error) -> trap::Error {
+        let source = match e {
+            crate::builder::Error::Instantiate { source, .. } => source,
+            other => trap::Error::Host {
+                message: other.to_string(),
+            },
+        };
+        trap::Error::Renewal {
+            app: self.identity.recipe.app().to_owned(),
+            source: Box::new(source),
+        }
+    }
+
+    /// How many times the instance was renewed: its store and instance replaced by fresh ones
+    /// because a call trapped (see the module documentation).
+    pub fn renewals(&self) -> u64 {
+        self.identity.renewals.load(Ordering::SeqCst)
+    }
+
     /// A number identifying the instance for as long as a handle on it lives.
     pub(crate) fn address(&self) -> usize {
         Arc::as_ptr(&self.inner) as usize
@@ -449,7 +556,7 @@ impl InstanceHandle {
     where
         F: FnOnce(&mut Store<ExorunCtx>, &Instance) -> R,
     {
-        let mut entered = self.enter().await;
+        let mut entered = self.enter().await?;
         let state = &mut *entered;
         let ran =
             std::panic::catch_unwind(AssertUnwindSafe(|| f(&mut state.store, &state.instance)));
@@ -466,7 +573,7 @@ impl InstanceHandle {
     where
         F: for<'a> FnOnce(&'a mut State) -> ExecFuture<'a, R>,
     {
-        let mut entered = self.enter().await;
+        let mut entered = self.enter().await?;
         let state = &mut *entered;
         let started = std::panic::catch_unwind(AssertUnwindSafe(|| f(state)));
         let future = started.map_err(|payload| Error::Panicked {
@@ -483,7 +590,7 @@ impl InstanceHandle {
         method: &str,
         args: &[Val],
     ) -> Result<Vec<Val>, Error> {
-        let mut state = self.enter().await;
+        let mut state = self.enter().await?;
         let func = state.func(interface, method)?;
         let ty = func.ty(&state.store);
         let expected = ty.params().len();
@@ -557,7 +664,7 @@ impl InstanceHandle {
         results: &mut [Val],
         may_start: impl FnOnce() -> bool,
     ) -> Result<bool, Error> {
-        let mut state = self.enter().await;
+        let mut state = self.enter().await?;
         let func = self.resolve(&mut state, func)?;
         if !may_start() {
             return Ok(false);
@@ -573,7 +680,7 @@ impl InstanceHandle {
         params: &[Val],
         results: &mut [Val],
     ) -> Result<(), trap::Error> {
-        let mut state = self.enter().await;
+        let mut state = self.enter().await?;
         let func = self.resolve(&mut state, func).map_err(|e| host_error(&e))?;
         state.call(func, params, results).await
     }

@@ -23,9 +23,18 @@
 //! outcome frame again, from a window of the last `dedup_window_max` outcomes. A call cancelled
 //! before it started gets no answer: its caller has already given up.
 //!
+//! A trap does not take a target down. The call that trapped fails (`OutOfFuel`, `OutOfMemory`,
+//! `AppTrapped`); the trap poisons the instance, and the next call into it, from any peer or
+//! from the host, first renews it: a new store and instance from the same `InstancePre`, with
+//! fresh linear memory, so the state the guest kept is gone (see [`crate::instance`]). The
+//! first call of this server that starts on the target after a renewal reports it, on its own
+//! connection: [`Observe::renewed`] and [`ConnStats::renewals`]. If the instance cannot be
+//! rebuilt, the call fails with `AppTrapped("cannot renew the trapped instance of ...")` and the
+//! next one tries again.
+//!
 //! Watching, without changing anything: [`Server::serve_observed`] reports a connection's calls
-//! to an [`Observe`]r (started executing, answered, duplicated), and [`Server::load`] reads live
-//! gauges over all connections.
+//! to an [`Observe`]r (started executing, answered, duplicated, found its instance renewed), and
+//! [`Server::load`] reads live gauges over all connections.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -148,6 +157,8 @@ struct Target {
     interfaces: BTreeMap<String, InterfaceSchema>,
     /// Every callable method by its wire name (`interface#function`).
     methods: BTreeMap<String, Method>,
+    /// The instance's renewal count when a call of this server last started on it.
+    renewals_seen: AtomicU64,
 }
 
 /// One callable method, with what a call needs computed once.
@@ -196,6 +207,14 @@ pub trait Observe: Send + Sync {
     /// A `Call` frame repeated a `seq` this connection has seen: dropped while the original
     /// runs, or answered again from the dedup window (not reported as `answered`).
     fn duplicate(&self, seq: u64);
+
+    /// The instance exposed as `target` was renewed since a call of this server last started
+    /// on it (see the module documentation): an earlier call trapped it, and its state is
+    /// gone. `renewals` is the instance's count ([`InstanceHandle::renewals`]). Reported once,
+    /// by the next call that starts on it, under its lock, right before `executing`.
+    fn renewed(&self, target: &str, renewals: u64) {
+        let _ = (target, renewals);
+    }
 }
 
 impl fmt::Debug for Server {
@@ -222,6 +241,8 @@ pub struct ConnStats {
     pub cancelled: u64,
     /// Calls not started because their deadline had passed.
     pub deadline_exceeded: u64,
+    /// Calls that found their instance renewed before they started (see [`Observe::renewed`]).
+    pub renewals: u64,
 }
 
 impl Server {
@@ -259,6 +280,7 @@ impl Server {
                 handle: handle.clone(),
                 interfaces: BTreeMap::new(),
                 methods: BTreeMap::new(),
+                renewals_seen: AtomicU64::new(handle.renewals()),
             });
         if entry.interfaces.contains_key(interface) || !entry.handle.same(handle) {
             let (target, interface) = (target.to_owned(), interface.to_owned());
@@ -417,6 +439,7 @@ impl Server {
             target: &call.target,
             method: &call.method,
             deadline: call.deadline,
+            instance: target,
         };
         let mut results = vec![Val::Bool(false); method.sig.results.len()];
         let called = target
@@ -508,18 +531,35 @@ struct Started<'a> {
     target: &'a str,
     method: &'a str,
     deadline: Option<Instant>,
+    instance: &'a Target,
 }
 
 impl Started<'_> {
-    /// Whether the call may start; if so, it is reported executing.
+    /// Whether the call may start; if so, a renewal it found is reported, then it is reported
+    /// executing.
     fn start(&self) -> bool {
         if !self.may_start() {
             return false;
         }
+        self.notice_renewal();
         if let Some(observer) = &self.conn.observer {
             observer.executing(self.seq, self.target, self.method);
         }
         true
+    }
+
+    /// Reports a renewal of the instance since a call last started on it. Under the instance's
+    /// lock, which every renewal and every start take: exactly one start sees each change.
+    fn notice_renewal(&self) {
+        let renewals = self.instance.handle.renewals();
+        let seen = self.instance.renewals_seen.swap(renewals, Ordering::SeqCst);
+        if seen == renewals {
+            return;
+        }
+        self.conn.count(&self.conn.renewals);
+        if let Some(observer) = &self.conn.observer {
+            observer.renewed(self.target, renewals);
+        }
     }
 
     fn may_start(&self) -> bool {
@@ -561,6 +601,7 @@ struct Conn {
     unexpected: AtomicU64,
     cancelled: AtomicU64,
     deadline_exceeded: AtomicU64,
+    renewals: AtomicU64,
 }
 
 impl Conn {
@@ -581,6 +622,7 @@ impl Conn {
             unexpected: AtomicU64::new(0),
             cancelled: AtomicU64::new(0),
             deadline_exceeded: AtomicU64::new(0),
+            renewals: AtomicU64::new(0),
         }
     }
 
@@ -642,6 +684,7 @@ impl Conn {
             unexpected: get(&self.unexpected),
             cancelled: get(&self.cancelled),
             deadline_exceeded: get(&self.deadline_exceeded),
+            renewals: get(&self.renewals),
         }
     }
 }

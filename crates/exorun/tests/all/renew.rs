@@ -1,17 +1,17 @@
 //! Renewal: one trapping call must not take an instance down. After a trap (out of fuel, out of
 //! memory, unreachable) wasmtime refuses to enter the instance again; exorun replaces it with a
 //! fresh one from its `InstancePre` before the next call, through every path that enters it
-//! (direct calls, `exec`, a server, local links awaiting or through held locks).
+//! (direct calls, `exec`, a server, local links awaiting or through held locks), and says so.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use exorun::builder::{InstanceBuilder, Linkable};
 use exorun::client::{self, Client};
 use exorun::context::{self, Captured, ContextBuilder, Limits};
 use exorun::instance::{self, InstanceHandle};
 use exorun::runtime::Runtime;
-use exorun::server;
+use exorun::server::{self, ConnStats};
 use exorun::system::{self, SystemComponent};
 use exorun::trap;
 use neorpc::FailureReason;
@@ -247,12 +247,93 @@ async fn a_served_instance_survives_a_peer_that_makes_it_run_out_of_memory() -> 
     let rt = support::runtime()?;
     let hog = limited(&rt, "memory-hog", HOG_LIMITS).await?;
     let server = support::exposing("hog", &hog, "hog")?;
-    let (client, _serving) = support::connect_duplex(&server);
+    let (client, serving) = support::connect_duplex(&server);
     let outcome = hog_remotely(&client, 64).await;
     assert_eq!(remote_failure(outcome)?, FailureReason::OutOfMemory);
     let touched = hog_remotely(&client, 1).await?;
     assert_eq!(single(touched)?, Val::U64(u64::from(MIB)));
     assert_eq!(hog.renewals(), 1);
+    drop(client);
+    let expected = ConnStats {
+        calls: 2,
+        renewals: 1,
+        ..ConnStats::default()
+    };
+    assert_eq!(support::ended(serving).await?, expected);
+    Ok(())
+}
+
+/// What a server's observer heard, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Heard {
+    Executing(u64),
+    Answered(u64, bool),
+    Renewed(String, u64),
+}
+
+#[derive(Default)]
+struct Recorder {
+    heard: Mutex<Vec<Heard>>,
+}
+
+impl Recorder {
+    fn take(&self) -> Vec<Heard> {
+        std::mem::take(&mut *self.heard.lock().unwrap())
+    }
+}
+
+impl server::Observe for Recorder {
+    fn executing(&self, seq: u64, _target: &str, _method: &str) {
+        self.heard.lock().unwrap().push(Heard::Executing(seq));
+    }
+
+    fn answered(&self, seq: u64, reply: bool) {
+        self.heard.lock().unwrap().push(Heard::Answered(seq, reply));
+    }
+
+    fn duplicate(&self, _seq: u64) {}
+
+    fn renewed(&self, target: &str, renewals: u64) {
+        let heard = Heard::Renewed(target.to_owned(), renewals);
+        self.heard.lock().unwrap().push(heard);
+    }
+}
+
+#[tokio::test]
+async fn a_server_reports_each_renewal_once_before_the_call_that_found_it() -> anyhow::Result<()> {
+    let rt = support::runtime()?;
+    let hog = limited(&rt, "memory-hog", HOG_LIMITS).await?;
+    let server = support::exposing("hog", &hog, "hog")?;
+    let recorder = Arc::new(Recorder::default());
+    let (near, far) = exorun::transport::duplex_pair(64);
+    let observer = Some(Arc::clone(&recorder) as Arc<dyn server::Observe>);
+    let serving = {
+        let server = Arc::clone(&server);
+        tokio::spawn(async move { server.serve_observed(Arc::new(far), observer).await })
+    };
+    let client = Client::new(Arc::new(near));
+    remote_failure(hog_remotely(&client, 64).await)?;
+    hog_remotely(&client, 1).await?;
+    hog_remotely(&client, 1).await?;
+    // A renewal by a direct call is reported too, by the next call the server starts.
+    failure(hog.call(&apps("hog"), "hog", &[Val::U32(64)]).await)?;
+    hog.call(&apps("hog"), "hog", &[Val::U32(1)]).await?;
+    hog_remotely(&client, 1).await?;
+    let expected = [
+        Heard::Executing(1),
+        Heard::Answered(1, false),
+        Heard::Renewed("hog".to_owned(), 1),
+        Heard::Executing(2),
+        Heard::Answered(2, true),
+        Heard::Executing(3),
+        Heard::Answered(3, true),
+        Heard::Renewed("hog".to_owned(), 2),
+        Heard::Executing(4),
+        Heard::Answered(4, true),
+    ];
+    assert_eq!(recorder.take(), expected);
+    drop(client);
+    assert_eq!(support::ended(serving).await?.renewals, 2);
     Ok(())
 }
 

@@ -24,3 +24,8 @@ mod wasi;
 // The hand-written scenarios under sim/scenarios/ run and pass.
 #[cfg(madsim)]
 mod scenarios;
+
+// The picture of a run: a planted bug's page shows every lifeline, frame and the violation,
+// `run --html` writes it, and headless Chromium renders it (big traces too) without an error.
+#[cfg(madsim)]
+mod html;

@@ -14,6 +14,7 @@ pub mod html;
 pub mod plant;
 pub mod report;
 pub mod scenario;
+pub mod strategy;
 pub mod trace;
 
 #[cfg(madsim)]

@@ -1341,7 +1341,7 @@ svg text{font:11px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;fill:var
 .callout strong{color:var(--red)}
 .callout:hover{z-index:4}
 .callout:hover .msg{-webkit-line-clamp:unset}
-.span{fill:none;stroke:var(--red);stroke-width:2}
+.span{fill:none;stroke:var(--red);stroke-width:1.2;stroke-opacity:.55}
 .callout .where{color:var(--muted);font-size:11px}
 .callout:target{outline:3px solid #fca5a5}
 #panel{position:fixed;left:0;right:0;bottom:0;height:104px;z-index:10;background:#111827;color:#e5e7eb;border-top:3px solid #374151;padding:8px 16px;font:12px/1.5 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;white-space:pre;overflow:auto}

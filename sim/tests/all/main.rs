@@ -28,3 +28,8 @@ mod scenarios;
 // Every checker holds, as a proptest property over generated scenarios that shrinks.
 #[cfg(madsim)]
 mod property;
+
+// The picture of a run: a planted bug's page shows every lifeline, frame and the violation,
+// `run --html` writes it, and headless Chromium renders it (big traces too) without an error.
+#[cfg(madsim)]
+mod html;

@@ -11,6 +11,7 @@
 
 pub mod check;
 pub mod plant;
+pub mod replay;
 pub mod report;
 pub mod scenario;
 pub mod trace;

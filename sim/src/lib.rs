@@ -14,6 +14,7 @@ pub mod plant;
 pub mod replay;
 pub mod report;
 pub mod scenario;
+pub mod shrink;
 pub mod trace;
 
 #[cfg(madsim)]

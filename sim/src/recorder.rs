@@ -1,6 +1,7 @@
 //! Where every stage of a run writes its events: one [`Trace`], stamped with the virtual clock.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::time::Instant;
 
@@ -13,6 +14,8 @@ pub struct Recorder {
     /// When the run started; set from inside the simulation, where the virtual clock exists.
     start: Mutex<Option<Instant>>,
     trace: Mutex<Trace>,
+    /// Set at the end of the run: what its teardown does is not part of the trace.
+    closed: AtomicBool,
 }
 
 impl Recorder {
@@ -21,6 +24,7 @@ impl Recorder {
         Recorder {
             start: Mutex::new(None),
             trace: Mutex::new(Trace::new()),
+            closed: AtomicBool::new(false),
         }
     }
 
@@ -46,10 +50,18 @@ impl Recorder {
         u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX)
     }
 
-    /// Appends an event that happened on `node` now.
+    /// Appends an event that happened on `node` now (nothing once closed).
     pub fn record(&self, node: &str, kind: EventKind) {
+        if self.closed.load(Ordering::Relaxed) {
+            return;
+        }
         let t_us = self.elapsed_us();
         self.lock().push(t_us, node, kind);
+    }
+
+    /// Records nothing more: the run is over.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Relaxed);
     }
 
     /// Takes the trace recorded so far.

@@ -28,6 +28,9 @@ use crate::workload;
 /// How often the supervisor looks whether every call has ended.
 const QUIESCE_POLL: Duration = Duration::from_millis(10);
 
+/// How long the torn-down run waits for the tasks its teardown woke to be dropped.
+const TEAR_DOWN_TICK: Duration = Duration::from_millis(1);
+
 /// What every run in this process shares: the components, compiled once, and their ledgers.
 pub struct Simulator {
     catalog: Arc<Catalog>,
@@ -328,6 +331,7 @@ async fn supervise(
         },
     );
     let home = handle.create_node().name("net").build();
+    let home_id = home.id();
     let settings = Settings {
         seed,
         net: scenario.net.clone(),
@@ -353,6 +357,33 @@ async fn supervise(
     wait_for_calls(scenario, &outstanding).await;
     quiesce(&world).await;
     recorder.record(SIM, EventKind::RunEnd);
+    recorder.close();
+    tear_down(&handle, &world, &nodes, home_id).await;
+}
+
+/// Ends the run for good, so that it leaves nothing behind in the process: every node is
+/// killed and forgotten, the network closes (waking the tasks that wait on its channels), and
+/// one more tick of the executor drops the tasks that woke.
+///
+/// madsim frees no task when its runtime is dropped: a task still pending then stays in a run
+/// queue that its own waker keeps alive. Tasks hold the world, so without this every run kept
+/// its nodes, instances and their slots in the engine's instance pool, and after a few dozen
+/// runs in one process (`explore`, `shrink`, `corpus check`) no instance could start.
+async fn tear_down(
+    handle: &madsim::runtime::Handle,
+    world: &World,
+    nodes: &BTreeMap<String, NodeHandle>,
+    home: madsim::task::NodeId,
+) {
+    for (name, node) in nodes {
+        handle.kill(node.id());
+        if let Some(slot) = world.slot(name) {
+            slot.crashed();
+        }
+    }
+    handle.kill(home);
+    world.net.close();
+    tokio::time::sleep(TEAR_DOWN_TICK).await;
 }
 
 fn create_nodes(

@@ -31,6 +31,9 @@ const QUIESCE_POLL: Duration = Duration::from_millis(10);
 /// How long the torn-down run waits for the tasks its teardown woke to be dropped.
 const TEAR_DOWN_TICK: Duration = Duration::from_millis(1);
 
+/// The stack of a run's thread: a main thread's, not a spawned thread's 2 MiB.
+const RUN_STACK_BYTES: usize = 8 << 20;
+
 /// What every run in this process shares: the components, compiled once, and their ledgers.
 pub struct Simulator {
     catalog: Arc<Catalog>,
@@ -69,7 +72,34 @@ impl Simulator {
     /// Runs `scenario` once, with `plant` switched on, in a madsim runtime of its own seeded
     /// with `scenario.seed`, and checks the trace. A panic or an exceeded virtual time limit
     /// ends the run and is reported with the trace up to it.
+    ///
+    /// Each run gets a thread of its own, as madsim's `check_determinism` gives each of its
+    /// runs: state a thread keeps lazily would otherwise leak from one run into the next. Under
+    /// madsim `getrandom` draws from the running seed's stream, and `rand`'s thread-local
+    /// generator (which wasmtime-wasi's `WasiCtxBuilder::new` draws from for every instance,
+    /// before exorun replaces its generators with seeded ones) seeds itself through it on first
+    /// use and again after every 64 KiB; std's `RandomState` keys likewise come from the first
+    /// seed on a thread. Run on a reused thread, the same seed gave another trace as the first
+    /// run of a process than as the second.
     pub fn run(&self, scenario: &Scenario, plant: Option<Plant>) -> Report {
+        std::thread::scope(|scope| {
+            let thread = std::thread::Builder::new()
+                .name(format!("seed-{}", scenario.seed))
+                .stack_size(RUN_STACK_BYTES)
+                .spawn_scoped(scope, || self.run_on_this_thread(scenario, plant));
+            match thread.map(|thread| thread.join()) {
+                Ok(Ok(report)) => report,
+                Ok(Err(payload)) => std::panic::resume_unwind(payload),
+                Err(error) => self.judge(
+                    scenario,
+                    crate::trace::Trace::new(),
+                    Some(format!("cannot start the run's thread: {error}")),
+                ),
+            }
+        })
+    }
+
+    fn run_on_this_thread(&self, scenario: &Scenario, plant: Option<Plant>) -> Report {
         let recorder = Arc::new(Recorder::new_unstarted());
         let limit = Duration::from_millis(scenario.limits.time_ms.saturating_mul(4) + 60_000);
         let mut rt = madsim::runtime::Runtime::with_seed_and_config(

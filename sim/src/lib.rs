@@ -16,6 +16,7 @@ pub mod replay;
 pub mod report;
 pub mod scenario;
 pub mod shrink;
+pub mod strategy;
 pub mod trace;
 
 #[cfg(madsim)]

@@ -24,3 +24,7 @@ mod wasi;
 // The hand-written scenarios under sim/scenarios/ run and pass.
 #[cfg(madsim)]
 mod scenarios;
+
+// Every checker holds, as a proptest property over generated scenarios that shrinks.
+#[cfg(madsim)]
+mod property;

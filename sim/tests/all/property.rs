@@ -58,7 +58,10 @@ fn a_planted_bug_fails_the_property_and_shrinks() {
     let mut runner = TestRunner::new(config);
     let outcome = runner.run(&strategy::scenarios(), |scenario| {
         let report = sim().run(&scenario, Some(plant));
-        let caught = report.violations.iter().any(|v| v.kind == plant.caught_as());
+        let caught = report
+            .violations
+            .iter()
+            .any(|v| v.kind == plant.caught_as());
         prop_assert!(!caught, "{} calls", scenario.calls.len());
         Ok(())
     });

@@ -28,3 +28,15 @@ mod scenarios;
 // Every checker holds, as a proptest property over generated scenarios that shrinks.
 #[cfg(madsim)]
 mod property;
+
+// Replay: a seed's trace reproduces, and a replay that differs shows the first event it does.
+#[cfg(madsim)]
+mod replay;
+
+// Shrinking a planted bug's seed gives a smaller scenario that still fails the same way.
+#[cfg(madsim)]
+mod shrink;
+
+// The corpus: entries added then checked replay; a changed entry fails.
+#[cfg(madsim)]
+mod corpus;

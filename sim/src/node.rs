@@ -347,21 +347,19 @@ async fn instantiate(
         memory_bytes_max: (world.scenario.limits.memory_mib as usize) << 20,
         ..Limits::default()
     };
-    let mut captured = None;
+    // Made here and attached to every context, so that output survives a renewal.
+    let (stdout, stderr) = (Captured::new(), Captured::new());
+    let attached = (stdout.clone(), stderr.clone());
     let mut builder = InstanceBuilder::new(parts.runtime, app_id)
         .limits(limits)
-        .context(|c| {
-            c.seed(seed);
-            captured = Some((c.capture_stdout(), c.capture_stderr()));
+        .context(move |c| {
+            c.seed(seed).stdout(&attached.0).stderr(&attached.1);
         });
     for (short, link) in &instance.links {
         let (name, linkable) = linkable(parts, short, link).map_err(|e| failed(&e))?;
         builder = builder.link(name, linkable);
     }
     let handle = builder.instantiate().await.map_err(|e| failed(&e))?;
-    let Some((stdout, stderr)) = captured else {
-        return Err(failed(&"no captured output"));
-    };
     let output = Output {
         stdout,
         stderr,

@@ -11,8 +11,9 @@
 //! 3. the drop, duplicate and delay rates, one by one, set to zero; then `delay_max_ms`, to
 //!    zero or halved;
 //! 4. instances and nodes that no remaining call or link needs;
-//! 5. time: `faults.heal_ms` down to the last fault's end, then `limits.time_ms` down to just
-//!    after the last call and its timeouts.
+//! 5. time: `faults.heal_ms` down to the last fault's end; every call and fault earlier, by
+//!    the time before the first of them (or half of it, ...); then `limits.time_ms` down to
+//!    just after the last call and its timeouts.
 //!
 //! Every candidate is checked with [`Scenario::validate`] first; an invalid one is skipped and
 //! costs no run, and so does one already tried. The run seed (`Scenario::seed`) never changes:
@@ -26,6 +27,10 @@ use crate::trace::fnv1a64;
 /// The most runs (predicate calls) one shrink may spend.
 pub const SHRINK_RUNS_MAX: u64 = 500;
 
+/// How many shifts earlier one round tries: the whole time before the first call or fault,
+/// then half of it, and so on.
+const SHIFT_TRIES_MAX: u32 = 4;
+
 /// A shrinking pass, named in progress reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Pass {
@@ -36,6 +41,7 @@ pub enum Pass {
     DelayMax,
     Topology,
     Heal,
+    Start,
     Time,
 }
 
@@ -50,6 +56,7 @@ impl Pass {
             Pass::DelayMax => "lower delay_max_ms",
             Pass::Topology => "remove unused instances and nodes",
             Pass::Heal => "heal earlier",
+            Pass::Start => "start earlier",
             Pass::Time => "shorten time",
         }
     }
@@ -125,6 +132,7 @@ impl<F: FnMut(&Scenario) -> bool, P: FnMut(&Step)> Shrinker<F, P> {
         shrank |= self.shrink_delay_max();
         shrank |= self.shrink_topology();
         shrank |= self.shrink_heal();
+        shrank |= self.shrink_start();
         shrank |= self.shrink_time();
         shrank
     }
@@ -310,12 +318,55 @@ impl<F: FnMut(&Scenario) -> bool, P: FnMut(&Step)> Shrinker<F, P> {
         self.attempt(Pass::Heal, candidate)
     }
 
+    /// Moves every call and fault earlier by the time before the first of them, else by half
+    /// of it, and so on, [`SHIFT_TRIES_MAX`] tries at most.
+    fn shrink_start(&mut self) -> bool {
+        let mut shift = earliest(&self.current);
+        for _ in 0..SHIFT_TRIES_MAX {
+            if shift == 0 || self.exhausted {
+                break;
+            }
+            let candidate = self.edited(|s| shift_earlier(s, shift));
+            if self.attempt(Pass::Start, candidate) {
+                return true;
+            }
+            shift /= 2;
+        }
+        false
+    }
+
     /// Moves `limits.time_ms` down to just after the last call and its timeouts, but never
     /// below `faults.heal_ms` or a time limit that must fit in it.
     fn shrink_time(&mut self) -> bool {
         let candidate = self.edited(|s| s.limits.time_ms = time_needed(s));
         self.attempt(Pass::Time, candidate)
     }
+}
+
+/// When the first call or fault starts (0 without any).
+fn earliest(scenario: &Scenario) -> u64 {
+    let calls = scenario.calls.iter().map(|call| call.at_ms);
+    let partitions = scenario.faults.partitions.iter().map(|p| p.at_ms);
+    let crashes = scenario.faults.crashes.iter().map(|c| c.at_ms);
+    calls.chain(partitions).chain(crashes).min().unwrap_or(0)
+}
+
+/// Moves every call, fault and `faults.heal_ms` `shift_ms` earlier (`heal_ms` not below 0):
+/// what happens keeps its order and its distance to the rest.
+fn shift_earlier(scenario: &mut Scenario, shift_ms: u64) {
+    for call in &mut scenario.calls {
+        call.at_ms = call.at_ms.saturating_sub(shift_ms);
+    }
+    let faults = &mut scenario.faults;
+    for partition in &mut faults.partitions {
+        partition.at_ms = partition.at_ms.saturating_sub(shift_ms);
+        partition.heal_ms = partition.heal_ms.saturating_sub(shift_ms);
+    }
+    for crash in &mut faults.crashes {
+        crash.at_ms = crash.at_ms.saturating_sub(shift_ms);
+        crash.restart_ms = crash.restart_ms.saturating_sub(shift_ms);
+    }
+    faults.heal_ms = faults.heal_ms.saturating_sub(shift_ms);
 }
 
 /// The shortest `limits.time_ms` that keeps every call and every other time of `scenario`.
@@ -521,6 +572,22 @@ mod tests {
         let shrunk = shrink(&original, SHRINK_RUNS_MAX, fails, |_| {});
         assert_eq!(shrunk.scenario.calls.len(), 5);
         assert_eq!(shrunk.runs, runs);
+    }
+
+    #[test]
+    fn what_a_failure_needs_moves_to_the_start() {
+        let original = busy();
+        let fails = |s: &Scenario| s.calls.iter().any(is_add);
+        let shrunk = shrink(&original, SHRINK_RUNS_MAX, fails, |_| {});
+        let s = &shrunk.scenario;
+        assert_eq!(s.calls.len(), 1);
+        assert_eq!(s.calls[0].at_ms, 0);
+        let limits = &s.limits;
+        let time_ms = limits
+            .call_timeout_ms
+            .max(limits.settle_ms)
+            .max(limits.liveness_ms);
+        assert_eq!(limits.time_ms, time_ms);
     }
 
     #[test]

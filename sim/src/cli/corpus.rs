@@ -130,7 +130,10 @@ fn add(args: &AddArgs) -> ExitCode {
             path: args.dir.clone(),
             source,
         })
-        .and_then(|()| corpus::save(&args.dir, &entry, args.trace.then_some(text.as_str())));
+        .and_then(|()| {
+            let dir = std::fs::canonicalize(&args.dir).unwrap_or_else(|_| args.dir.clone());
+            corpus::save(&dir, &entry, args.trace.then_some(text.as_str()))
+        });
     let path = match saved {
         Ok(path) => path,
         Err(error) => {

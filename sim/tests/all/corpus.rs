@@ -1,5 +1,5 @@
-//! The corpus: `corpus add` records runs that `corpus check` then replays, and a changed entry
-//! fails the check by name.
+//! The corpus: `corpus add` records runs that `corpus check` then replays, a changed entry
+//! fails the check by name, and every entry of the repository's `corpus/` replays as recorded.
 
 use std::path::Path;
 
@@ -76,5 +76,23 @@ fn entries_added_then_checked_replay_and_a_changed_one_fails() {
             "field `entry.trace_hash`",
             "corpus: 4 entries, 2 passed, 2 failed",
         ],
+    );
+}
+
+/// CI's corpus: every entry of `corpus/` at the repository's root replays as recorded.
+#[test]
+fn the_repository_corpus_replays_as_recorded() {
+    let checked = exorun_sim(&["corpus", "check"]);
+    assert_eq!(checked.code, Some(0), "{}", checked.output());
+    let summary = checked
+        .stdout
+        .lines()
+        .find(|line| line.starts_with("corpus: "))
+        .unwrap_or_default();
+    assert!(summary.ends_with(", 0 failed"), "{}", checked.output());
+    assert!(
+        !summary.starts_with("corpus: 0 entries"),
+        "{}",
+        checked.output()
     );
 }

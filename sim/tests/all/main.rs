@@ -37,6 +37,6 @@ mod replay;
 #[cfg(madsim)]
 mod shrink;
 
-// The corpus: entries added then checked replay; a changed entry fails.
+// The corpus: entries added then checked replay; a changed entry fails; corpus/ replays.
 #[cfg(madsim)]
 mod corpus;

@@ -3,14 +3,15 @@
 //! The pipeline, one module per stage: a seed generates a [`scenario`] (plain data, also
 //! written by hand as TOML); running it ([`run`]) boots virtual [`node`]s on madsim, connects
 //! them through a fault-injecting [`network`] and drives the [`workload`], recording a
-//! [`trace`]; the [`check`]ers judge the trace; the CLI reports. A [`plant`] switches on a
-//! known bug to prove that the checkers catch it.
+//! [`trace`]; the [`check`]ers judge the trace; the CLI reports, as text or as a picture of
+//! the run ([`html`]). A [`plant`] switches on a known bug to prove that the checkers catch it.
 //!
 //! The stages that run wasm (`network`, `node`, `workload`, `run`) exist only in the simulated
 //! build (`--cfg madsim`); the rest is plain data and pure functions, built everywhere.
 
 pub mod check;
 pub mod corpus;
+pub mod html;
 pub mod plant;
 pub mod replay;
 pub mod report;

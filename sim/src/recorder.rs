@@ -1,5 +1,6 @@
 //! Where every stage of a run writes its events: one [`Trace`], stamped with the virtual clock.
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -16,6 +17,10 @@ pub struct Recorder {
     trace: Mutex<Trace>,
     /// Set at the end of the run: what its teardown does is not part of the trace.
     closed: AtomicBool,
+    /// Each node's running boot (its generation), `None` while it is down. What a dead boot's
+    /// leftovers do as madsim drops them (a call's guard reporting it was dropped) is not
+    /// something the node did: [`Recorder::record_from`] leaves it out.
+    incarnations: Mutex<BTreeMap<String, Option<u32>>>,
 }
 
 impl Recorder {
@@ -25,7 +30,32 @@ impl Recorder {
             start: Mutex::new(None),
             trace: Mutex::new(Trace::new()),
             closed: AtomicBool::new(false),
+            incarnations: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// `node` now runs as boot `generation` (`None`: it is down).
+    pub fn set_incarnation(&self, node: &str, generation: Option<u32>) {
+        let mut incarnations = self
+            .incarnations
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        incarnations.insert(node.to_owned(), generation);
+    }
+
+    /// Appends an event that boot `generation` of `node` caused, unless that boot is over.
+    pub fn record_from(&self, node: &str, generation: u32, kind: EventKind) {
+        let current = self
+            .incarnations
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(node)
+            .copied()
+            .flatten();
+        if current != Some(generation) {
+            return;
+        }
+        self.record(node, kind);
     }
 
     /// Starts the clock: events are stamped relative to now.

@@ -505,11 +505,13 @@ fn crash(
     let Some(node_handle) = nodes.get(node) else {
         return;
     };
+    // First: what the dying boot's leftovers report as madsim drops them is not the node's.
+    world.recorder.set_incarnation(node, None);
+    world.recorder.record(node, EventKind::NodeCrash);
     handle.kill(node_handle.id());
     if let Some(slot) = world.slot(node) {
         slot.crashed();
     }
-    world.recorder.record(node, EventKind::NodeCrash);
     world.net.crash(node);
 }
 

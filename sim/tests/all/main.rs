@@ -40,3 +40,8 @@ mod shrink;
 // The corpus: entries added then checked replay; a changed entry fails; corpus/ replays.
 #[cfg(madsim)]
 mod corpus;
+
+// The picture of a run: a planted bug's page shows every lifeline, frame and the violation,
+// `run --html` writes it, and headless Chromium renders it (big traces too) without an error.
+#[cfg(madsim)]
+mod html;

@@ -177,9 +177,10 @@ fn print_replay(pick: &Pick, seed: u64, out: &Path) {
         plant: pick.plant,
     };
     println!("replay: {}", replay.command(seed));
-    let mut add = format!("exorun-sim corpus add --scenario {}", out.display());
+    let mut add = format!("scripts/sim.sh corpus add --scenario {}", out.display());
     if let Some(plant) = pick.plant {
         add.push_str(&format!(" --plant {plant}"));
     }
+    add.push_str(" --trace");
     println!("keep it: {add}");
 }

@@ -10,10 +10,13 @@
 //! build (`--cfg madsim`); the rest is plain data and pure functions, built everywhere.
 
 pub mod check;
+pub mod corpus;
 pub mod html;
 pub mod plant;
+pub mod replay;
 pub mod report;
 pub mod scenario;
+pub mod shrink;
 pub mod strategy;
 pub mod trace;
 

@@ -1759,7 +1759,7 @@ fn draw_kind(draw: &mut Draw, menu: &Menu) -> Option<OpKind> {
 
 /// A seed is a TOML integer up to `i64::MAX`, and a decimal string above (TOML integers are
 /// signed 64-bit). Both forms read back.
-mod seed_form {
+pub(crate) mod seed_form {
     use std::fmt;
 
     use serde::de::{self, Unexpected, Visitor};

@@ -11,7 +11,11 @@ use exorun_sim::scenario::{self, Scenario};
 
 use crate::Command;
 
+pub mod corpus;
 pub mod html;
+mod pick;
+pub mod replay;
+pub mod shrink;
 
 /// How often `explore` prints a progress line, in seeds.
 const PROGRESS_EVERY: u64 = 100;
@@ -38,6 +42,9 @@ pub fn main(command: Command) -> ExitCode {
             apps,
         } => explore(seeds, from, scenario, plant, stop_on_failure, &apps),
         Command::Bench { seeds, apps } => bench(seeds, &apps),
+        Command::Replay(args) => replay::main(args),
+        Command::Shrink(args) => shrink::main(args),
+        Command::Corpus(args) => corpus::main(args),
     }
 }
 

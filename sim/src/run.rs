@@ -66,7 +66,23 @@ impl Simulator {
     /// Runs `scenario` once, with `plant` switched on, in a madsim runtime of its own seeded
     /// with `scenario.seed`, and checks the trace. A panic or an exceeded virtual time limit
     /// ends the run and is reported with the trace up to it.
+    ///
+    /// The run gets a thread of its own, so that it does not depend on the runs before it.
+    /// Thread-local state that is set up on first use draws from the OS's randomness, which
+    /// madsim answers from the run's random stream: rand's `ThreadRng` (wasmtime-wasi's
+    /// `WasiCtxBuilder::new` draws from it, and it reseeds every 64 KiB) and std's `HashMap`
+    /// keys. On a reused thread, whether a run sets them up (or reseeds) depends on the runs
+    /// before it, which shifts its schedule: a seed would not replay alone as it ran in
+    /// `explore`. On a fresh thread every run of a scenario starts from the same state.
     pub fn run(&self, scenario: &Scenario, plant: Option<Plant>) -> Report {
+        std::thread::scope(|scope| {
+            let ran = scope.spawn(|| self.run_on_this_thread(scenario, plant));
+            ran.join()
+                .unwrap_or_else(|payload| std::panic::resume_unwind(payload))
+        })
+    }
+
+    fn run_on_this_thread(&self, scenario: &Scenario, plant: Option<Plant>) -> Report {
         let recorder = Arc::new(Recorder::new_unstarted());
         let limit = Duration::from_millis(scenario.limits.time_ms.saturating_mul(4) + 60_000);
         let mut rt = madsim::runtime::Runtime::with_seed_and_config(

@@ -7,12 +7,13 @@
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use exorun::runtime::{AppId, Runtime};
 use madsim::runtime::NodeHandle;
+use madsim::task::NodeId;
 use neorpc::schema::InterfaceSchema;
 
 use crate::check;
@@ -27,6 +28,9 @@ use crate::workload;
 
 /// How often the supervisor looks whether every call has ended.
 const QUIESCE_POLL: Duration = Duration::from_millis(10);
+
+/// The virtual time [`release`] lets the executor run to drop the killed nodes' tasks.
+const RELEASE_TIME: Duration = Duration::from_millis(1);
 
 /// What every run in this process shares: the components, compiled once, and their ledgers.
 pub struct Simulator {
@@ -90,27 +94,39 @@ impl Simulator {
             madsim::Config::default(),
         );
         rt.set_time_limit(limit);
-        let run = self.traced(scenario, plant, &recorder);
+        let nodes = Mutex::new(Vec::new());
+        let run = self.traced(scenario, plant, &recorder, &nodes);
         let ran = std::panic::catch_unwind(AssertUnwindSafe(|| rt.block_on(run)));
+        let trace = recorder.take();
+        rt.set_time_limit(limit + RELEASE_TIME);
+        release(&rt, &nodes);
         set_plant(None);
         drop(rt);
         let panicked = ran.err().map(|payload| panic_message(&payload));
-        self.judge(scenario, recorder.take(), panicked)
+        self.judge(scenario, trace, panicked)
     }
 
     /// Runs `scenario` inside the current madsim runtime (a `#[madsim::test]`, or
     /// `Runtime::check_determinism`), whose seed then drives the scheduler.
     pub async fn run_here(&self, scenario: &Scenario, plant: Option<Plant>) -> Report {
         let recorder = Arc::new(Recorder::new_unstarted());
-        self.traced(scenario, plant, &recorder).await;
+        let nodes = Mutex::new(Vec::new());
+        self.traced(scenario, plant, &recorder, &nodes).await;
         set_plant(None);
         self.judge(scenario, recorder.take(), None)
     }
 
-    async fn traced(&self, scenario: &Scenario, plant: Option<Plant>, recorder: &Arc<Recorder>) {
+    /// Plays the run; the ids of the madsim nodes it creates go into `nodes`.
+    async fn traced(
+        &self,
+        scenario: &Scenario,
+        plant: Option<Plant>,
+        recorder: &Arc<Recorder>,
+        nodes: &Mutex<Vec<NodeId>>,
+    ) {
         set_plant(plant);
         let requirements = self.requirements(scenario);
-        supervise(self, scenario, plant, recorder, requirements).await;
+        supervise(self, scenario, plant, recorder, requirements, nodes).await;
     }
 
     fn judge(
@@ -238,6 +254,25 @@ fn set_plant(plant: Option<Plant>) {
     exorun::plant::set(planted);
 }
 
+/// Kills every node the run created, once its trace is taken, so that madsim drops their
+/// tasks. madsim keeps the tasks still pending when its runtime is dropped, and with them all
+/// they hold: the nodes' instances (slots of the process-wide engine's instance pool, which two
+/// dozen runs would exhaust, leaving every later run unable to boot a node), connections and
+/// memory. The executor drops a killed node's tasks when it next polls them, so the runtime
+/// runs on for [`RELEASE_TIME`] of virtual time. Whatever the teardown records is discarded.
+fn release(rt: &madsim::runtime::Runtime, nodes: &Mutex<Vec<NodeId>>) {
+    let nodes = std::mem::take(&mut *lock(nodes));
+    let handle = rt.handle().clone();
+    let teardown = async move {
+        for id in nodes {
+            handle.kill(id);
+        }
+        tokio::time::sleep(RELEASE_TIME).await;
+    };
+    // A teardown that panics (a Drop) must not hide the run's own outcome.
+    let _ = std::panic::catch_unwind(AssertUnwindSafe(|| rt.block_on(teardown)));
+}
+
 fn panic_message(payload: &Box<dyn std::any::Any + Send>) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         return (*s).to_owned();
@@ -331,6 +366,7 @@ async fn supervise(
     plant: Option<Plant>,
     recorder: &Arc<Recorder>,
     requirements: BTreeMap<(String, String), Vec<Requirement>>,
+    created: &Mutex<Vec<NodeId>>,
 ) {
     recorder.start();
     let handle = madsim::runtime::Handle::current();
@@ -344,6 +380,7 @@ async fn supervise(
         },
     );
     let home = handle.create_node().name("net").build();
+    lock(created).push(home.id());
     let settings = Settings {
         seed,
         net: scenario.net.clone(),
@@ -364,6 +401,7 @@ async fn supervise(
         direct_contracts: sim.direct_contracts(scenario),
     });
     let nodes = create_nodes(&handle, &world);
+    lock(created).extend(nodes.values().map(NodeHandle::id));
     let outstanding = Arc::new(AtomicU64::new(0));
     play(&handle, &world, &nodes, &outstanding).await;
     wait_for_calls(scenario, &outstanding).await;
@@ -517,4 +555,8 @@ async fn quiesce(world: &World) {
                 .record(name, EventKind::Effect { key, count });
         }
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

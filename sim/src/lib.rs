@@ -13,6 +13,7 @@ pub mod check;
 pub mod plant;
 pub mod report;
 pub mod scenario;
+pub mod shard;
 pub mod trace;
 
 #[cfg(madsim)]

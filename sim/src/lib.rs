@@ -10,6 +10,7 @@
 //! build (`--cfg madsim`); the rest is plain data and pure functions, built everywhere.
 
 pub mod check;
+pub mod jsonl;
 pub mod plant;
 pub mod report;
 pub mod scenario;

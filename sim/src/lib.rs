@@ -4,7 +4,9 @@
 //! written by hand as TOML); running it ([`run`]) boots virtual [`node`]s on madsim, connects
 //! them through a fault-injecting [`network`] and drives the [`workload`], recording a
 //! [`trace`]; the [`check`]ers judge the trace; the CLI reports. A [`plant`] switches on a
-//! known bug to prove that the checkers catch it.
+//! known bug to prove that the checkers catch it. [`explore`] runs many seeds on worker
+//! threads and sums them in seed order ([`pool`]), a [`shard`] of a range at a time, with a
+//! per-seed report as JSON lines ([`jsonl`]).
 //!
 //! The stages that run wasm (`network`, `node`, `workload`, `run`) exist only in the simulated
 //! build (`--cfg madsim`); the rest is plain data and pure functions, built everywhere.
@@ -12,6 +14,7 @@
 pub mod check;
 pub mod jsonl;
 pub mod plant;
+pub mod pool;
 pub mod report;
 pub mod scenario;
 pub mod shard;
@@ -19,6 +22,8 @@ pub mod trace;
 
 #[cfg(madsim)]
 pub mod bench;
+#[cfg(madsim)]
+pub mod explore;
 #[cfg(madsim)]
 pub mod network;
 #[cfg(madsim)]

@@ -24,3 +24,13 @@ mod wasi;
 // The hand-written scenarios under sim/scenarios/ run and pass.
 #[cfg(madsim)]
 mod scenarios;
+
+// Explore on several worker threads gives what one worker gives: summary, per-seed lines, the
+// first seeds after a stop; an explored seed has the trace it has alone.
+#[cfg(madsim)]
+mod parallel;
+
+// Shards (by flag, Kubernetes or Slurm variables) cover a range once; report lines read back;
+// merged shard reports give the unsharded summary.
+#[cfg(madsim)]
+mod shards;

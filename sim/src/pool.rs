@@ -83,6 +83,8 @@ pub fn in_seed_order<R: Send>(
             scope.spawn(move || work(gate, run, &results));
         }
         drop(results);
+        // A panic while merging (stdout closed) must not leave workers waiting for it.
+        let _stop_on_panic = StopOnPanic(&gate);
         merge_in_order(&gate, &received, seeds.start, merger)
     })
 }
@@ -156,7 +158,8 @@ fn work<R>(gate: &Gate, run: &impl Fn(u64) -> R, results: &mpsc::Sender<(u64, R)
     }
 }
 
-/// Stops the other workers when a worker panics, so that none waits for the seed it lost.
+/// Stops the workers when a worker or the merging thread panics, so that none waits for a seed
+/// that will never be merged.
 struct StopOnPanic<'g>(&'g Gate);
 
 impl Drop for StopOnPanic<'_> {
@@ -307,6 +310,24 @@ mod tests {
         assert_eq!(seen, [(7, 70), (8, 80)]);
         let (seen, _) = explore(u64::MAX - 2..u64::MAX, 2, None, None);
         assert_eq!(seen.len(), 2);
+    }
+
+    /// A panicking merge stops the workers instead of leaving them waiting for it, and the
+    /// panic reaches the caller.
+    #[test]
+    fn a_panic_while_merging_reaches_the_caller() {
+        struct Breaks;
+        impl Merge<u64> for Breaks {
+            fn merge(&mut self, seed: u64, _result: u64) -> Flow {
+                assert!(seed != 2, "merging seed 2 breaks");
+                Flow::Continue
+            }
+            fn tick(&mut self) -> Flow {
+                Flow::Continue
+            }
+        }
+        let caught = std::panic::catch_unwind(|| in_seed_order(0..1_000, 2, busy, &mut Breaks));
+        assert!(caught.is_err());
     }
 
     /// A panicking seed stops the other workers instead of leaving them waiting for it, and

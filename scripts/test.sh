@@ -3,7 +3,8 @@
 #   1. installs what it needs (the wasm32-wasip2 target, clippy, rustfmt),
 #   2. checks formatting,
 #   3. builds the guest apps and runs every test, normal and simulated (--cfg madsim),
-#      the simulator's included (exorun-sim: planted bugs caught, seeds passing, determinism),
+#      the simulator's included (exorun-sim: planted bugs caught, seeds passing, determinism,
+#      its HTML picture of a run opened in headless Chromium, which it installs if missing),
 #   4. checks an architecture invariant (neorpc builds without wasmtime),
 #   5. runs clippy on every target with warnings as errors, in both builds.
 set -euo pipefail
@@ -27,6 +28,13 @@ cargo check -p neorpc --no-default-features
 
 step "exorun: guest apps, then the tests (normal and --cfg madsim)"
 scripts/test_exorun.sh
+
+step "chromium, for the test that opens the simulator's HTML picture of a run in a browser"
+# sim/tests/all/html.rs renders a failing seed's page and loads it in headless Chromium to prove
+# that its script runs without an error; the test fails if no browser is found.
+command -v chromium >/dev/null || command -v chromium-browser >/dev/null || {
+  apt-get update -qq && apt-get install -y -qq chromium
+}
 
 step "the simulator: exorun-sim's tests (--cfg madsim)"
 simulated() {

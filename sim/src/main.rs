@@ -29,6 +29,10 @@ enum Command {
         /// Prints the whole trace.
         #[arg(long)]
         trace: bool,
+        /// Writes a picture of the run to FILE: an HTML page with the trace as a sequence
+        /// diagram and the violations marked.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
         /// Plants a known bug (forget-pending, double-execute, misroute-reply,
         /// alter-domain-code, skip-contract-check).
         #[arg(long)]

@@ -66,8 +66,9 @@ pub struct Settings {
 pub struct Network {
     settings: Settings,
     recorder: Arc<Recorder>,
-    /// Where delivery tasks run: a node of their own, never crashed.
-    home: NodeHandle,
+    /// Where delivery tasks run: a node of their own, never crashed. `None` once the run is
+    /// over ([`Network::close`]).
+    home: Mutex<Option<NodeHandle>>,
     /// Required contracts by (caller node, server node).
     requirements: BTreeMap<(String, String), Vec<Requirement>>,
     state: Mutex<State>,
@@ -139,7 +140,7 @@ impl Network {
         Arc::new(Network {
             settings,
             recorder,
-            home,
+            home: Mutex::new(Some(home)),
             requirements,
             state: Mutex::new(state),
         })
@@ -398,13 +399,37 @@ impl Network {
         )
     }
 
+    /// Ends the network with its run: every listener and connection closes (which wakes the
+    /// tasks waiting on them) and the handle on the delivery node goes.
+    pub fn close(&self) {
+        let mut state = self.lock();
+        let listeners = std::mem::take(&mut state.listeners);
+        let conns = std::mem::take(&mut state.conns);
+        drop(state);
+        drop(listeners);
+        drop(conns);
+        let home = self
+            .home
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        drop(home);
+    }
+
     fn schedule(self: &Arc<Self>, conn: u64, dir: Dir, index: u64, bytes: &[u8], delays: &[u64]) {
+        let home = self
+            .home
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(home) = home.as_ref() else {
+            return;
+        };
         for (copy, delay_us) in delays.iter().enumerate() {
             let net = Arc::clone(self);
             let bytes = bytes.to_vec();
             let delay = Duration::from_micros(*delay_us);
             let copy = u32::try_from(copy).unwrap_or(u32::MAX);
-            self.home.spawn(async move {
+            home.spawn(async move {
                 tokio::time::sleep(delay).await;
                 net.deliver(conn, dir, index, copy, bytes);
             });

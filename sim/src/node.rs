@@ -204,6 +204,7 @@ pub async fn boot(world: Arc<World>, name: String) {
         return;
     };
     let generation = next_generation(slot);
+    world.recorder.set_incarnation(&name, Some(generation));
     let deploy = std::mem::take(&mut *lock(&slot.deploy));
     let mut backoff = BOOT_BACKOFF_INITIAL;
     let live = loop {
@@ -258,6 +259,7 @@ async fn serve(world: &Arc<World>, live: &Arc<Live>) {
         let observer = ServerObserver {
             recorder: Arc::clone(&world.recorder),
             node: live.name.clone(),
+            generation: live.generation,
             conn: transport.conn(),
         };
         let server = Arc::clone(&live.server);
@@ -284,7 +286,7 @@ async fn build(
         .find(|n| n.name == name)
         .ok_or_else(|| format!("no node {name}"))?;
     let runtime = Runtime::new().map_err(|e| e.to_string())?;
-    let sessions = connect_peers(world, name).await;
+    let sessions = connect_peers(world, name, generation).await;
     require_direct(world, name, &sessions)?;
     let kv = KvSystem::new();
     let mut instances = BTreeMap::new();
@@ -347,21 +349,19 @@ async fn instantiate(
         memory_bytes_max: (world.scenario.limits.memory_mib as usize) << 20,
         ..Limits::default()
     };
-    let mut captured = None;
+    // Made here and attached to every context, so that output survives a renewal.
+    let (stdout, stderr) = (Captured::new(), Captured::new());
+    let attached = (stdout.clone(), stderr.clone());
     let mut builder = InstanceBuilder::new(parts.runtime, app_id)
         .limits(limits)
-        .context(|c| {
-            c.seed(seed);
-            captured = Some((c.capture_stdout(), c.capture_stderr()));
+        .context(move |c| {
+            c.seed(seed).stdout(&attached.0).stderr(&attached.1);
         });
     for (short, link) in &instance.links {
         let (name, linkable) = linkable(parts, short, link).map_err(|e| failed(&e))?;
         builder = builder.link(name, linkable);
     }
     let handle = builder.instantiate().await.map_err(|e| failed(&e))?;
-    let Some((stdout, stderr)) = captured else {
-        return Err(failed(&"no captured output"));
-    };
     let output = Output {
         stdout,
         stderr,
@@ -449,10 +449,14 @@ pub fn peers_of(scenario: &Scenario, name: &str) -> Vec<String> {
 
 /// A session to every peer, each connected before the node serves anything; a peer that is
 /// down or cut off is tried again, with backoff, until it answers.
-async fn connect_peers(world: &Arc<World>, name: &str) -> BTreeMap<String, Arc<Session>> {
+async fn connect_peers(
+    world: &Arc<World>,
+    name: &str,
+    generation: u32,
+) -> BTreeMap<String, Arc<Session>> {
     let mut sessions = BTreeMap::new();
     for peer in peers_of(&world.scenario, name) {
-        let session = connect_peer(world, name, &peer).await;
+        let session = connect_peer(world, name, generation, &peer).await;
         sessions.insert(peer, session);
     }
     sessions
@@ -478,7 +482,7 @@ fn require_direct(
     Ok(())
 }
 
-async fn connect_peer(world: &Arc<World>, name: &str, peer: &str) -> Arc<Session> {
+async fn connect_peer(world: &Arc<World>, name: &str, generation: u32, peer: &str) -> Arc<Session> {
     let mut backoff = BOOT_BACKOFF_INITIAL;
     loop {
         let connector = Arc::new(SimConnect {
@@ -486,7 +490,9 @@ async fn connect_peer(world: &Arc<World>, name: &str, peer: &str) -> Arc<Session
             from: name.to_owned(),
             to: peer.to_owned(),
         });
-        if let Ok(session) = Session::connect(connector, session_config(world, name, peer)).await {
+        if let Ok(session) =
+            Session::connect(connector, session_config(world, name, generation, peer)).await
+        {
             return session;
         }
         tokio::time::sleep(backoff).await;
@@ -494,10 +500,11 @@ async fn connect_peer(world: &Arc<World>, name: &str, peer: &str) -> Arc<Session
     }
 }
 
-fn session_config(world: &Arc<World>, name: &str, peer: &str) -> session::Config {
+fn session_config(world: &Arc<World>, name: &str, generation: u32, peer: &str) -> session::Config {
     let observer = ClientObserver {
         recorder: Arc::clone(&world.recorder),
         node: name.to_owned(),
+        generation,
         peer: peer.to_owned(),
     };
     let client = client::Config {
@@ -533,6 +540,7 @@ impl session::Connect for SimConnect {
 struct ClientObserver {
     recorder: Arc<Recorder>,
     node: String,
+    generation: u32,
     peer: String,
 }
 
@@ -544,7 +552,7 @@ impl client::Observe for ClientObserver {
             target: target.to_owned(),
             method: method.to_owned(),
         };
-        self.recorder.record(&self.node, kind);
+        self.recorder.record_from(&self.node, self.generation, kind);
     }
 
     fn ended(&self, seq: u64, end: &client::CallEnd) {
@@ -556,8 +564,8 @@ impl client::Observe for ClientObserver {
             client::CallEnd::Dropped => RpcEnd::Dropped,
         };
         let peer = self.peer.clone();
-        self.recorder
-            .record(&self.node, EventKind::RpcEnd { peer, seq, end });
+        let kind = EventKind::RpcEnd { peer, seq, end };
+        self.recorder.record_from(&self.node, self.generation, kind);
     }
 }
 
@@ -565,6 +573,7 @@ impl client::Observe for ClientObserver {
 struct ServerObserver {
     recorder: Arc<Recorder>,
     node: String,
+    generation: u32,
     conn: u64,
 }
 
@@ -576,7 +585,7 @@ impl server::Observe for ServerObserver {
             target: target.to_owned(),
             method: method.to_owned(),
         };
-        self.recorder.record(&self.node, kind);
+        self.recorder.record_from(&self.node, self.generation, kind);
     }
 
     fn answered(&self, _seq: u64, _reply: bool) {}
@@ -586,7 +595,13 @@ impl server::Observe for ServerObserver {
             conn: self.conn,
             seq,
         };
-        self.recorder.record(&self.node, kind);
+        self.recorder.record_from(&self.node, self.generation, kind);
+    }
+
+    fn renewed(&self, target: &str, renewals: u64) {
+        let target = target.to_owned();
+        let kind = EventKind::Renewed { target, renewals };
+        self.recorder.record_from(&self.node, self.generation, kind);
     }
 }
 

@@ -1,6 +1,8 @@
 //! Where every stage of a run writes its events: one [`Trace`], stamped with the virtual clock.
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::time::Instant;
 
@@ -13,6 +15,12 @@ pub struct Recorder {
     /// When the run started; set from inside the simulation, where the virtual clock exists.
     start: Mutex<Option<Instant>>,
     trace: Mutex<Trace>,
+    /// Set at the end of the run: what its teardown does is not part of the trace.
+    closed: AtomicBool,
+    /// Each node's running boot (its generation), `None` while it is down. What a dead boot's
+    /// leftovers do as madsim drops them (a call's guard reporting it was dropped) is not
+    /// something the node did: [`Recorder::record_from`] leaves it out.
+    incarnations: Mutex<BTreeMap<String, Option<u32>>>,
 }
 
 impl Recorder {
@@ -21,7 +29,33 @@ impl Recorder {
         Recorder {
             start: Mutex::new(None),
             trace: Mutex::new(Trace::new()),
+            closed: AtomicBool::new(false),
+            incarnations: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// `node` now runs as boot `generation` (`None`: it is down).
+    pub fn set_incarnation(&self, node: &str, generation: Option<u32>) {
+        let mut incarnations = self
+            .incarnations
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        incarnations.insert(node.to_owned(), generation);
+    }
+
+    /// Appends an event that boot `generation` of `node` caused, unless that boot is over.
+    pub fn record_from(&self, node: &str, generation: u32, kind: EventKind) {
+        let current = self
+            .incarnations
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(node)
+            .copied()
+            .flatten();
+        if current != Some(generation) {
+            return;
+        }
+        self.record(node, kind);
     }
 
     /// Starts the clock: events are stamped relative to now.
@@ -46,10 +80,18 @@ impl Recorder {
         u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX)
     }
 
-    /// Appends an event that happened on `node` now.
+    /// Appends an event that happened on `node` now (nothing once closed).
     pub fn record(&self, node: &str, kind: EventKind) {
+        if self.closed.load(Ordering::Relaxed) {
+            return;
+        }
         let t_us = self.elapsed_us();
         self.lock().push(t_us, node, kind);
+    }
+
+    /// Records nothing more: the run is over.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Relaxed);
     }
 
     /// Takes the trace recorded so far.

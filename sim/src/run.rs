@@ -7,13 +7,12 @@
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use exorun::runtime::{AppId, Runtime};
 use madsim::runtime::NodeHandle;
-use madsim::task::NodeId;
 use neorpc::schema::InterfaceSchema;
 
 use crate::check;
@@ -29,8 +28,11 @@ use crate::workload;
 /// How often the supervisor looks whether every call has ended.
 const QUIESCE_POLL: Duration = Duration::from_millis(10);
 
-/// The virtual time [`release`] lets the executor run to drop the killed nodes' tasks.
-const RELEASE_TIME: Duration = Duration::from_millis(1);
+/// How long the torn-down run waits for the tasks its teardown woke to be dropped.
+const TEAR_DOWN_TICK: Duration = Duration::from_millis(1);
+
+/// The stack of a run's thread: a main thread's, not a spawned thread's 2 MiB.
+const RUN_STACK_BYTES: usize = 8 << 20;
 
 /// What every run in this process shares: the components, compiled once, and their ledgers.
 pub struct Simulator {
@@ -71,18 +73,29 @@ impl Simulator {
     /// with `scenario.seed`, and checks the trace. A panic or an exceeded virtual time limit
     /// ends the run and is reported with the trace up to it.
     ///
-    /// The run gets a thread of its own, so that it does not depend on the runs before it.
-    /// Thread-local state that is set up on first use draws from the OS's randomness, which
-    /// madsim answers from the run's random stream: rand's `ThreadRng` (wasmtime-wasi's
-    /// `WasiCtxBuilder::new` draws from it, and it reseeds every 64 KiB) and std's `HashMap`
-    /// keys. On a reused thread, whether a run sets them up (or reseeds) depends on the runs
-    /// before it, which shifts its schedule: a seed would not replay alone as it ran in
-    /// `explore`. On a fresh thread every run of a scenario starts from the same state.
+    /// Each run gets a thread of its own, as madsim's `check_determinism` gives each of its
+    /// runs: state a thread keeps lazily would otherwise leak from one run into the next. Under
+    /// madsim `getrandom` draws from the running seed's stream, and `rand`'s thread-local
+    /// generator (which wasmtime-wasi's `WasiCtxBuilder::new` draws from for every instance,
+    /// before exorun replaces its generators with seeded ones) seeds itself through it on first
+    /// use and again after every 64 KiB; std's `RandomState` keys likewise come from the first
+    /// seed on a thread. Run on a reused thread, the same seed gave another trace as the first
+    /// run of a process than as the second.
     pub fn run(&self, scenario: &Scenario, plant: Option<Plant>) -> Report {
         std::thread::scope(|scope| {
-            let ran = scope.spawn(|| self.run_on_this_thread(scenario, plant));
-            ran.join()
-                .unwrap_or_else(|payload| std::panic::resume_unwind(payload))
+            let thread = std::thread::Builder::new()
+                .name(format!("seed-{}", scenario.seed))
+                .stack_size(RUN_STACK_BYTES)
+                .spawn_scoped(scope, || self.run_on_this_thread(scenario, plant));
+            match thread.map(|thread| thread.join()) {
+                Ok(Ok(report)) => report,
+                Ok(Err(payload)) => std::panic::resume_unwind(payload),
+                Err(error) => self.judge(
+                    scenario,
+                    crate::trace::Trace::new(),
+                    Some(format!("cannot start the run's thread: {error}")),
+                ),
+            }
         })
     }
 
@@ -94,39 +107,27 @@ impl Simulator {
             madsim::Config::default(),
         );
         rt.set_time_limit(limit);
-        let nodes = Mutex::new(Vec::new());
-        let run = self.traced(scenario, plant, &recorder, &nodes);
+        let run = self.traced(scenario, plant, &recorder);
         let ran = std::panic::catch_unwind(AssertUnwindSafe(|| rt.block_on(run)));
-        let trace = recorder.take();
-        rt.set_time_limit(limit + RELEASE_TIME);
-        release(&rt, &nodes);
         set_plant(None);
         drop(rt);
         let panicked = ran.err().map(|payload| panic_message(&payload));
-        self.judge(scenario, trace, panicked)
+        self.judge(scenario, recorder.take(), panicked)
     }
 
     /// Runs `scenario` inside the current madsim runtime (a `#[madsim::test]`, or
     /// `Runtime::check_determinism`), whose seed then drives the scheduler.
     pub async fn run_here(&self, scenario: &Scenario, plant: Option<Plant>) -> Report {
         let recorder = Arc::new(Recorder::new_unstarted());
-        let nodes = Mutex::new(Vec::new());
-        self.traced(scenario, plant, &recorder, &nodes).await;
+        self.traced(scenario, plant, &recorder).await;
         set_plant(None);
         self.judge(scenario, recorder.take(), None)
     }
 
-    /// Plays the run; the ids of the madsim nodes it creates go into `nodes`.
-    async fn traced(
-        &self,
-        scenario: &Scenario,
-        plant: Option<Plant>,
-        recorder: &Arc<Recorder>,
-        nodes: &Mutex<Vec<NodeId>>,
-    ) {
+    async fn traced(&self, scenario: &Scenario, plant: Option<Plant>, recorder: &Arc<Recorder>) {
         set_plant(plant);
         let requirements = self.requirements(scenario);
-        supervise(self, scenario, plant, recorder, requirements, nodes).await;
+        supervise(self, scenario, plant, recorder, requirements).await;
     }
 
     fn judge(
@@ -254,25 +255,6 @@ fn set_plant(plant: Option<Plant>) {
     exorun::plant::set(planted);
 }
 
-/// Kills every node the run created, once its trace is taken, so that madsim drops their
-/// tasks. madsim keeps the tasks still pending when its runtime is dropped, and with them all
-/// they hold: the nodes' instances (slots of the process-wide engine's instance pool, which two
-/// dozen runs would exhaust, leaving every later run unable to boot a node), connections and
-/// memory. The executor drops a killed node's tasks when it next polls them, so the runtime
-/// runs on for [`RELEASE_TIME`] of virtual time. Whatever the teardown records is discarded.
-fn release(rt: &madsim::runtime::Runtime, nodes: &Mutex<Vec<NodeId>>) {
-    let nodes = std::mem::take(&mut *lock(nodes));
-    let handle = rt.handle().clone();
-    let teardown = async move {
-        for id in nodes {
-            handle.kill(id);
-        }
-        tokio::time::sleep(RELEASE_TIME).await;
-    };
-    // A teardown that panics (a Drop) must not hide the run's own outcome.
-    let _ = std::panic::catch_unwind(AssertUnwindSafe(|| rt.block_on(teardown)));
-}
-
 fn panic_message(payload: &Box<dyn std::any::Any + Send>) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         return (*s).to_owned();
@@ -366,7 +348,6 @@ async fn supervise(
     plant: Option<Plant>,
     recorder: &Arc<Recorder>,
     requirements: BTreeMap<(String, String), Vec<Requirement>>,
-    created: &Mutex<Vec<NodeId>>,
 ) {
     recorder.start();
     let handle = madsim::runtime::Handle::current();
@@ -380,7 +361,7 @@ async fn supervise(
         },
     );
     let home = handle.create_node().name("net").build();
-    lock(created).push(home.id());
+    let home_id = home.id();
     let settings = Settings {
         seed,
         net: scenario.net.clone(),
@@ -401,12 +382,38 @@ async fn supervise(
         direct_contracts: sim.direct_contracts(scenario),
     });
     let nodes = create_nodes(&handle, &world);
-    lock(created).extend(nodes.values().map(NodeHandle::id));
     let outstanding = Arc::new(AtomicU64::new(0));
     play(&handle, &world, &nodes, &outstanding).await;
     wait_for_calls(scenario, &outstanding).await;
     quiesce(&world).await;
     recorder.record(SIM, EventKind::RunEnd);
+    recorder.close();
+    tear_down(&handle, &world, &nodes, home_id).await;
+}
+
+/// Ends the run for good, so that it leaves nothing behind in the process: every node is
+/// killed and forgotten, the network closes (waking the tasks that wait on its channels), and
+/// one more tick of the executor drops the tasks that woke.
+///
+/// madsim frees no task when its runtime is dropped: a task still pending then stays in a run
+/// queue that its own waker keeps alive. Tasks hold the world, so without this every run kept
+/// its nodes, instances and their slots in the engine's instance pool, and after a few dozen
+/// runs in one process (`explore`, `shrink`, `corpus check`) no instance could start.
+async fn tear_down(
+    handle: &madsim::runtime::Handle,
+    world: &World,
+    nodes: &BTreeMap<String, NodeHandle>,
+    home: madsim::task::NodeId,
+) {
+    for (name, node) in nodes {
+        handle.kill(node.id());
+        if let Some(slot) = world.slot(name) {
+            slot.crashed();
+        }
+    }
+    handle.kill(home);
+    world.net.close();
+    tokio::time::sleep(TEAR_DOWN_TICK).await;
 }
 
 fn create_nodes(
@@ -498,11 +505,13 @@ fn crash(
     let Some(node_handle) = nodes.get(node) else {
         return;
     };
+    // First: what the dying boot's leftovers report as madsim drops them is not the node's.
+    world.recorder.set_incarnation(node, None);
+    world.recorder.record(node, EventKind::NodeCrash);
     handle.kill(node_handle.id());
     if let Some(slot) = world.slot(node) {
         slot.crashed();
     }
-    world.recorder.record(node, EventKind::NodeCrash);
     world.net.crash(node);
 }
 
@@ -555,8 +564,4 @@ async fn quiesce(world: &World) {
                 .record(name, EventKind::Effect { key, count });
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

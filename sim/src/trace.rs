@@ -308,6 +308,9 @@ pub enum EventKind {
     },
     /// A duplicate of `Call{seq}` arrived on `conn` and was not executed.
     DupSuppressed { conn: u64, seq: u64 },
+    /// An earlier call trapped the instance behind `target`; the server replaced it with a
+    /// fresh one (its state is gone) before running the next call. `renewals` counts them.
+    Renewed { target: String, renewals: u64 },
 
     // ---- the workload (node: the calling node) ----
     /// Workload call `id` starts: `op` is its text form, `expected` what its arguments say it
@@ -363,6 +366,7 @@ impl EventKind {
             EventKind::RpcEnd { .. } => "rpc-end",
             EventKind::Exec { .. } => "exec",
             EventKind::DupSuppressed { .. } => "dup-suppressed",
+            EventKind::Renewed { .. } => "renewed",
             EventKind::CallStart { .. } => "call-start",
             EventKind::CallEnd { .. } => "call-end",
             EventKind::Output { .. } => "output",
@@ -490,6 +494,9 @@ impl fmt::Display for EventKind {
                 method,
             } => write!(f, " conn={conn} seq={seq} {target}.{method}"),
             EventKind::DupSuppressed { conn, seq } => write!(f, " conn={conn} seq={seq}"),
+            EventKind::Renewed { target, renewals } => {
+                write!(f, " target={target} renewals={renewals}")
+            }
             EventKind::CallStart { id, op, expected } => {
                 write!(f, " id={id} op={op} expected={expected}")
             }

@@ -103,15 +103,15 @@ pub async fn run_call(world: Arc<World>, id: u64, node: String, op: Op) {
         op: op.to_string(),
         expected,
     };
-    world.recorder.record(&node, start);
+    let generation = live.generation;
+    world.recorder.record_from(&node, generation, start);
     let timeout = Duration::from_millis(world.scenario.limits.call_timeout_ms);
     let outcome = perform(&live, &op, timeout).await;
     if let Some(instance) = via(&op) {
         live.flush_output(&world.recorder, instance);
     }
-    world
-        .recorder
-        .record(&node, EventKind::CallEnd { id, outcome });
+    let end = EventKind::CallEnd { id, outcome };
+    world.recorder.record_from(&node, generation, end);
 }
 
 async fn perform(live: &Live, op: &Op, timeout: Duration) -> Outcome {

@@ -30,7 +30,7 @@ mod benches {
 
     use divan::Bencher;
     use exorun::builder::{InstanceBuilder, Linkable};
-    use exorun::instance::InstanceHandle;
+    use exorun::instance::{ExportedFunc, InstanceHandle};
     use exorun::runtime::{AppId, Runtime};
     use wasmtime::component::types::ComponentFunc;
     use wasmtime::component::{Component, Func, InstancePre, Linker, ResourceTable, Val};
@@ -98,7 +98,7 @@ mod benches {
 
     struct ExorunPair {
         client: InstanceHandle,
-        run: Func,
+        run: ExportedFunc,
         _server: InstanceHandle,
     }
 
@@ -114,10 +114,7 @@ mod benches {
                 .instantiate()
                 .await;
             let client = ok("client", client);
-            let run = client
-                .exec_async(|state| Box::pin(async move { state.func(RUNNER, "run") }))
-                .await;
-            let run = ok("run", ok("run", run));
+            let run = ok("run", client.func(RUNNER, "run").await);
             ExorunPair {
                 client,
                 run,
@@ -152,7 +149,7 @@ mod benches {
                     let mut results = [Val::S32(0)];
                     let called = pair
                         .client
-                        .call_func_if(pair.run, &args, &mut results, || true);
+                        .call_func_if(&pair.run, &args, &mut results, || true);
                     ok("call", called.await);
                     divan::black_box(results);
                 }

@@ -5,9 +5,10 @@
 //! the caller's `Val`s, no serialization. How it reaches the target is the [`Calls`] given: an
 //! async host function that awaits the target's lock, or, for a synchronous importer, a
 //! synchronous one that uses the lock the importer's entry already took (see
-//! [`crate::instance`]). The target's functions are resolved once, here, so a call never looks
-//! a name up. The contract is checked first (the Ledger), so a missing interface, a missing
-//! method or a signature mismatch fails at link time.
+//! [`crate::instance`]). The target's functions are looked up here, each kept as an
+//! [`ExportedFunc`] that the target resolves once per generation of its store, so a call looks a
+//! name up only after the target was renewed. The contract is checked first (the Ledger), so a
+//! missing interface, a missing method or a signature mismatch fails at link time.
 //!
 //! A remote link (a peer over neorpc) goes through the same steps: check the contract against
 //! the peer's schema, refuse resources (`ledger::Interface::check_remote`), and define each
@@ -28,12 +29,12 @@ use neorpc::FailureReason;
 use neorpc::codec;
 use neorpc::schema::Type;
 use wasmtime::StoreContextMut;
-use wasmtime::component::{Func, Linker, Val, types::ComponentFunc};
+use wasmtime::component::{Linker, Val, types::ComponentFunc};
 
 use crate::client::{self, Client};
 use crate::context::ExorunCtx;
 use crate::domain;
-use crate::instance::{self, InstanceHandle};
+use crate::instance::{self, ExportedFunc, InstanceHandle};
 use crate::ledger::{self, Interface};
 use crate::server::{self, Offer};
 use crate::session::{self, Session};
@@ -114,28 +115,20 @@ pub async fn link_local_interface(
 async fn resolve(
     required: &Interface,
     target: &InstanceHandle,
-) -> Result<Vec<(String, Func)>, Error> {
-    let name = required.name().to_owned();
-    let methods: Vec<String> = required.schema.funcs.keys().cloned().collect();
-    let looked_up = target
-        .exec_async(move |state| {
-            Box::pin(async move {
-                let mut funcs = Vec::with_capacity(methods.len());
-                for method in methods {
-                    let func = state.func(&name, &method)?;
-                    funcs.push((method, func));
-                }
-                Ok::<_, instance::Error>(funcs)
-            })
-        })
-        .await?;
-    Ok(looked_up?)
+) -> Result<Vec<(String, ExportedFunc)>, Error> {
+    let name = required.name();
+    let mut funcs = Vec::with_capacity(required.schema.funcs.len());
+    for method in required.schema.funcs.keys() {
+        let func = target.func(name, method).await?;
+        funcs.push((method.clone(), func));
+    }
+    Ok(funcs)
 }
 
 fn define(
     linker: &mut Linker<ExorunCtx>,
     name: &str,
-    funcs: Vec<(String, Func)>,
+    funcs: Vec<(String, ExportedFunc)>,
     target: &InstanceHandle,
     calls: Calls,
 ) -> Result<(), Error> {
@@ -161,14 +154,14 @@ fn define(
 /// The synchronous host function of a [`Calls::Held`] link.
 fn held_fn(
     target: InstanceHandle,
-    func: Func,
+    func: ExportedFunc,
 ) -> impl Fn(StoreContextMut<'_, ExorunCtx>, ComponentFunc, &[Val], &mut [Val]) -> wasmtime::Result<()>
 + Send
 + Sync
 + 'static {
     move |mut store, _ty, params, results| {
         let held = &mut store.data_mut().held;
-        let called = target.call_held(held, func, params, results);
+        let called = target.call_held(held, &func, params, results);
         called.map_err(wasmtime::Error::new)
     }
 }
@@ -206,10 +199,10 @@ fn host_fn<C: HostCall>(
     }
 }
 
-/// A locally linked method: the target instance and its function, resolved at link time.
+/// A locally linked method: the target instance and its function, named at link time.
 struct LocalMethod {
     target: InstanceHandle,
-    func: Func,
+    func: ExportedFunc,
 }
 
 impl HostCall for LocalMethod {
@@ -218,7 +211,7 @@ impl HostCall for LocalMethod {
         params: &'a [Val],
         results: &'a mut [Val],
     ) -> impl Future<Output = Result<(), trap::Error>> + Send + 'a {
-        self.target.call_func(self.func, params, results)
+        self.target.call_func(&self.func, params, results)
     }
 }
 

@@ -15,8 +15,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use wasmtime::Store;
-use wasmtime::component::Linker;
+use wasmtime::component::{Instance, Linker};
+use wasmtime::{Engine, Store};
 
 use crate::bind::{self, RemoteTarget};
 use crate::context::{ContextBuilder, ExorunCtx, Limits};
@@ -91,12 +91,15 @@ pub enum Error {
     Instantiate { app: String, source: trap::Error },
 }
 
+/// A step of context configuration, replayable: it runs on every context the instance gets.
+pub(crate) type Configure = Arc<dyn Fn(&mut ContextBuilder) + Send + Sync>;
+
 /// Builds one instance of an app.
 pub struct InstanceBuilder<'r> {
     runtime: &'r Runtime,
     app: AppId,
     links: BTreeMap<String, Linkable>,
-    context: ContextBuilder,
+    context: Vec<Configure>,
     limits: Limits,
 }
 
@@ -106,7 +109,7 @@ impl<'r> InstanceBuilder<'r> {
             runtime,
             app,
             links: BTreeMap::new(),
-            context: ContextBuilder::new(),
+            context: Vec::new(),
             limits: runtime.config().limits,
         }
     }
@@ -125,9 +128,16 @@ impl<'r> InstanceBuilder<'r> {
         self.link(name, Linkable::system(system))
     }
 
-    /// Adjusts the context before systems configure it (clocks, seed, captured output).
-    pub fn context(mut self, configure: impl FnOnce(&mut ContextBuilder)) -> Self {
-        configure(&mut self.context);
+    /// Adjusts the context before systems configure it (clocks, seed, user data, captured
+    /// output). Steps run in the order given, on a fresh [`ContextBuilder`] for every context
+    /// the instance gets: at instantiation, and again at each renewal (see [`crate::instance`]).
+    /// To keep captured output across renewals, make the [`crate::context::Captured`] outside
+    /// and attach it with [`ContextBuilder::stdout`] or [`ContextBuilder::stderr`].
+    pub fn context(
+        mut self,
+        configure: impl Fn(&mut ContextBuilder) + Send + Sync + 'static,
+    ) -> Self {
+        self.context.push(Arc::new(configure));
         self
     }
 
@@ -137,38 +147,28 @@ impl<'r> InstanceBuilder<'r> {
         self
     }
 
-    /// Links (or finds linked already), instantiates and registers the instance.
+    /// Links (or finds linked already), instantiates and registers the instance. The instance
+    /// keeps the recipe it was built by, to renew itself after a trap (see [`crate::instance`]).
     pub async fn instantiate(self) -> Result<InstanceHandle, Error> {
         let app = self.runtime.app(self.app)?;
         let pre = self.instance_pre(&app).await?;
-        let mut context = self.context;
-        for system in systems(&self.links) {
-            system.configure(&mut context)?;
-        }
-        let mut store = Store::new(self.runtime.engine(), context.build(self.limits));
-        store.limiter(|ctx| &mut ctx.limiter);
-        let instantiate_error = |source| Error::Instantiate {
-            app: app.name.clone(),
-            source,
-        };
-        // Yielding needs a fiber: an instance built to yield runs asynchronously.
-        let sync = pre.sync && self.limits.fuel_yield_interval.is_none();
-        instance::prepare_store(&mut store, sync).map_err(instantiate_error)?;
-        let instantiated = match sync {
-            true => pre.pre.instantiate(&mut store),
-            false => pre.pre.instantiate_async(&mut store).await,
-        };
-        let instance = instantiated.map_err(|e| {
-            let memory_refused = store.data().limiter.memory_refused();
-            instantiate_error(trap::Error::classify(&e, memory_refused))
-        })?;
-        let id = self.runtime.next_instance_id();
-        let state = State::new(store, instance, sync);
         let direct = match pre.sync {
             true => local_targets(&self.links),
             false => Vec::new(),
         };
-        let handle = InstanceHandle::new(state, id, self.app, app.ledger.clone(), &direct);
+        let recipe = Recipe {
+            app: app.name.clone(),
+            engine: self.runtime.engine().clone(),
+            // Yielding needs a fiber: an instance built to yield runs asynchronously.
+            sync: pre.sync && self.limits.fuel_yield_interval.is_none(),
+            pre,
+            context: self.context,
+            systems: systems(&self.links),
+            limits: self.limits,
+        };
+        let state = recipe.build().await?;
+        let id = self.runtime.next_instance_id();
+        let handle = InstanceHandle::new(state, id, self.app, app.ledger.clone(), &direct, recipe);
         self.runtime.insert_instance(handle.clone());
         Ok(handle)
     }
@@ -216,6 +216,94 @@ impl<'r> InstanceBuilder<'r> {
             link_import(&mut linker, &app.ledger, interface, link, calls).await?;
         }
         Ok(linker)
+    }
+}
+
+/// How an instance was built, kept to build it again: a renewal (see [`crate::instance`]) gets
+/// a new store and instance from the same `InstancePre`, with a context configured as the first
+/// one was (the builder's steps replayed, then the systems) and the builder's limits.
+pub(crate) struct Recipe {
+    /// The app's name, for errors.
+    app: String,
+    engine: Engine,
+    pre: Arc<CachedPre>,
+    /// Whether the instance runs without a fiber (see [`crate::instance`]).
+    sync: bool,
+    context: Vec<Configure>,
+    systems: Vec<Arc<dyn SystemComponent>>,
+    limits: Limits,
+}
+
+impl std::fmt::Debug for Recipe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recipe")
+            .field("app", &self.app)
+            .field("sync", &self.sync)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Recipe {
+    /// The app's name.
+    pub(crate) fn app(&self) -> &str {
+        &self.app
+    }
+
+    /// Builds a store and instance; instantiates without awaiting if the instance is
+    /// synchronous.
+    pub(crate) async fn build(&self) -> Result<State, Error> {
+        let mut store = self.store()?;
+        let instantiated = match self.sync {
+            true => self.pre.pre.instantiate(&mut store),
+            false => self.pre.pre.instantiate_async(&mut store).await,
+        };
+        self.instantiated(store, instantiated)
+    }
+
+    /// [`Recipe::build`] from synchronous code, for a synchronous instance only.
+    pub(crate) fn build_sync(&self) -> Result<State, Error> {
+        if !self.sync {
+            let message = "an asynchronous instance cannot be built synchronously".to_owned();
+            return Err(self.instantiate_error(trap::Error::Host { message }));
+        }
+        let mut store = self.store()?;
+        let instantiated = self.pre.pre.instantiate(&mut store);
+        self.instantiated(store, instantiated)
+    }
+
+    /// A store with a fresh context: the builder's steps, then the systems', under the
+    /// builder's limits.
+    fn store(&self) -> Result<Store<ExorunCtx>, Error> {
+        let mut context = ContextBuilder::new();
+        for configure in &self.context {
+            configure(&mut context);
+        }
+        for system in &self.systems {
+            system.configure(&mut context)?;
+        }
+        let mut store = Store::new(&self.engine, context.build(self.limits));
+        store.limiter(|ctx| &mut ctx.limiter);
+        instance::prepare_store(&mut store, self.sync).map_err(|e| self.instantiate_error(e))?;
+        Ok(store)
+    }
+
+    fn instantiated(
+        &self,
+        store: Store<ExorunCtx>,
+        instantiated: wasmtime::Result<Instance>,
+    ) -> Result<State, Error> {
+        let instance = instantiated.map_err(|e| {
+            let memory_refused = store.data().limiter.memory_refused();
+            self.instantiate_error(trap::Error::classify(&e, memory_refused))
+        })?;
+        Ok(State::new(store, instance, self.sync))
+    }
+
+    fn instantiate_error(&self, source: trap::Error) -> Error {
+        Error::Instantiate {
+            app: self.app.clone(),
+            source,
+        }
     }
 }
 

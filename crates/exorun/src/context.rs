@@ -82,13 +82,27 @@ impl Default for Limits {
     }
 }
 
-/// Output captured in memory (a guest's stdout or stderr).
+/// Output captured in memory (a guest's stdout or stderr). Clones share one buffer, of at most
+/// [`CAPTURE_BYTES_MAX`] bytes.
 #[derive(Debug, Clone)]
 pub struct Captured {
     pipe: MemoryOutputPipe,
 }
 
+impl Default for Captured {
+    fn default() -> Self {
+        Captured::new()
+    }
+}
+
 impl Captured {
+    /// An empty capture, to attach with [`ContextBuilder::stdout`] or [`ContextBuilder::stderr`].
+    pub fn new() -> Self {
+        Captured {
+            pipe: MemoryOutputPipe::new(CAPTURE_BYTES_MAX),
+        }
+    }
+
     /// Everything written so far.
     pub fn contents(&self) -> Vec<u8> {
         self.pipe.contents().to_vec()
@@ -165,18 +179,35 @@ impl ContextBuilder {
         self
     }
 
-    /// Captures the guest's stdout in memory; read it through the returned handle.
+    /// Captures the guest's stdout in memory; read it through the returned handle. A new
+    /// capture each time: to keep one across renewals (see [`crate::instance`]), make it with
+    /// [`Captured::new`] and attach it with [`ContextBuilder::stdout`].
     pub fn capture_stdout(&mut self) -> Captured {
-        let pipe = MemoryOutputPipe::new(CAPTURE_BYTES_MAX);
-        self.wasi.stdout(pipe.clone());
-        Captured { pipe }
+        let captured = Captured::new();
+        self.stdout(&captured);
+        captured
     }
 
-    /// Captures the guest's stderr in memory; read it through the returned handle.
+    /// Captures the guest's stderr in memory; read it through the returned handle. A new
+    /// capture each time, as with [`ContextBuilder::capture_stdout`].
     pub fn capture_stderr(&mut self) -> Captured {
-        let pipe = MemoryOutputPipe::new(CAPTURE_BYTES_MAX);
-        self.wasi.stderr(pipe.clone());
-        Captured { pipe }
+        let captured = Captured::new();
+        self.stderr(&captured);
+        captured
+    }
+
+    /// Sends the guest's stdout to `captured`, an existing capture: attached to every context
+    /// an instance is renewed with, it keeps what each of them wrote, in order.
+    pub fn stdout(&mut self, captured: &Captured) -> &mut Self {
+        self.wasi.stdout(captured.pipe.clone());
+        self
+    }
+
+    /// Sends the guest's stderr to `captured`, an existing capture (see
+    /// [`ContextBuilder::stdout`]).
+    pub fn stderr(&mut self, captured: &Captured) -> &mut Self {
+        self.wasi.stderr(captured.pipe.clone());
+        self
     }
 
     /// Adds an environment variable.

@@ -14,6 +14,29 @@
 //! global order and none can deadlock another), then its own. The importer's host function
 //! finds the target's lock among those it was handed (`ExorunCtx::held`) and passes the rest
 //! down. A synchronous call never waits while it holds them.
+//!
+//! # Renewal
+//!
+//! A trap poisons an instance: after a call into it fails (out of fuel, out of memory, any other
+//! trap, an error a host function raised through it), wasmtime refuses to enter it again. So
+//! the next entry, by any path ([`InstanceHandle::call`], [`InstanceHandle::call_func_if`],
+//! [`InstanceHandle::exec`], [`InstanceHandle::exec_async`], a local link from another
+//! instance, awaiting or through held locks), first renews it under its lock: a new store and
+//! instance from the same `InstancePre`, built by the recipe [`crate::builder::InstanceBuilder`]
+//! left (its limits, its context steps replayed, its systems' configuration), then proceeds.
+//! State is lost: linear memory is fresh, the resource table empty, user data as the context
+//! steps insert it, limits as the builder set them (a later `ExorunCtx::set_limits` is gone).
+//! What lives outside the store stays: a `KvSystem`'s map, a `LogSystem`'s lines, a
+//! [`crate::context::Captured`] attached with `ContextBuilder::stdout`.
+//!
+//! Each renewal starts a new *generation* ([`InstanceHandle::renewals`] counts them). A `Func`
+//! belongs to one store, so callers hold an [`ExportedFunc`] instead, which the instance resolves
+//! by name once per generation. If the fresh instance cannot be built (a system refuses to
+//! configure it, its start-up traps, the pooling allocator is full: the old instance is dropped
+//! only once the new one exists), the entry fails with [`trap::Error::Renewal`], naming why, and
+//! the next entry tries again. Every instance comes from an `InstanceBuilder` and can be
+//! renewed. A trap caused through the raw store that `exec` hands out is not seen: the next
+//! call fails with "cannot enter component instance", which poisons the instance in turn.
 
 use std::any::Any;
 use std::future::Future;
@@ -27,6 +50,7 @@ use tokio::sync::{Mutex, MutexGuard, OwnedMutexGuard};
 use wasmtime::Store;
 use wasmtime::component::{Func, Instance, Val};
 
+use crate::builder::Recipe;
 use crate::context::ExorunCtx;
 use crate::ledger::Ledger;
 use crate::runtime::{AppId, InstanceId};
@@ -51,6 +75,9 @@ pub enum Error {
     /// A closure given to `exec` panicked; the lock was released.
     #[error("closure panicked: {message}")]
     Panicked { message: String },
+    /// The function was resolved from another instance than the one asked to call it.
+    #[error("`{method}` in `{interface}` was resolved from another instance")]
+    ForeignFunc { interface: String, method: String },
 }
 
 impl Error {
@@ -70,6 +97,9 @@ impl Error {
             Error::Panicked { message } => {
                 neorpc::FailureReason::AppTrapped(format!("host panicked: {message}"))
             }
+            Error::ForeignFunc { .. } => {
+                neorpc::FailureReason::AppTrapped(format!("host error: {self}"))
+            }
         }
     }
 }
@@ -80,6 +110,13 @@ pub struct State {
     pub instance: Instance,
     /// Whether the store runs without a fiber (see the module documentation).
     sync: bool,
+    /// Which store and instance these are, counted from 0: a `Func` belongs to one generation.
+    generation: u64,
+    /// A call into the instance failed: wasmtime will not enter it again, and the next entry
+    /// renews it.
+    poisoned: bool,
+    /// Functions resolved for [`ExportedFunc`]s, by slot, with the generation they belong to.
+    resolved: Vec<Option<(u64, Func)>>,
 }
 
 impl State {
@@ -88,6 +125,9 @@ impl State {
             store,
             instance,
             sync,
+            generation: 0,
+            poisoned: false,
+            resolved: Vec::new(),
         }
     }
 
@@ -123,10 +163,15 @@ impl State {
         self.outcome(called)
     }
 
-    fn outcome(&self, called: wasmtime::Result<()>) -> Result<(), trap::Error> {
+    /// The call's result; a failure poisons the instance. wasmtime refuses to enter an
+    /// instance again after any error inside it (a trap, or an error a host function raised
+    /// through it), and the rare error raised before the guest ran (arguments of the wrong
+    /// type) is not told apart: it renews the instance too.
+    fn outcome(&mut self, called: wasmtime::Result<()>) -> Result<(), trap::Error> {
         let Err(err) = called else {
             return Ok(());
         };
+        self.poisoned = true;
         let memory_refused = self.store.data().limiter.memory_refused();
         Err(trap::Error::classify(&err, memory_refused))
     }
@@ -157,6 +202,52 @@ impl State {
         self.instance
             .get_func(&mut self.store, index)
             .ok_or_else(not_found)
+    }
+
+    /// The function of `export` in this generation: cached, or looked up by name and cached.
+    fn resolve(&mut self, export: &ExportedFunc) -> Result<Func, Error> {
+        let cached = self.resolved.get(export.slot).copied().flatten();
+        if let Some((generation, func)) = cached
+            && generation == self.generation
+        {
+            return Ok(func);
+        }
+        let func = self.func(&export.interface, &export.method)?;
+        self.remember(export, func);
+        Ok(func)
+    }
+
+    /// Caches `func`, found in this generation, for `export`.
+    fn remember(&mut self, export: &ExportedFunc, func: Func) {
+        if self.resolved.len() <= export.slot {
+            self.resolved.resize(export.slot + 1, None);
+        }
+        self.resolved[export.slot] = Some((self.generation, func));
+    }
+}
+
+/// An exported function of one instance, named once and resolved to its `Func` by the
+/// instance, once per generation of its store (a `Func` belongs to one store). Cheap to clone;
+/// a call through it costs no name lookup.
+#[derive(Debug, Clone)]
+pub struct ExportedFunc {
+    /// The rank of the instance it belongs to.
+    owner: u64,
+    /// Where the instance caches its `Func`.
+    slot: usize,
+    interface: Arc<str>,
+    method: Arc<str>,
+}
+
+impl ExportedFunc {
+    /// The exported interface's name, or [`crate::ledger::ROOT`].
+    pub fn interface(&self) -> &str {
+        &self.interface
+    }
+
+    /// The function's name in its interface.
+    pub fn method(&self) -> &str {
+        &self.method
     }
 }
 
@@ -193,6 +284,13 @@ struct Identity {
     /// For an instance whose local links call their targets directly: every instance it can
     /// reach through them, by rank. Empty otherwise.
     reach: Vec<InstanceHandle>,
+    /// The functions named by [`ExportedFunc`]s, by slot; each name once, so it holds at most
+    /// the functions the instance exports (names are checked against the exports first).
+    slots: std::sync::Mutex<Vec<(Arc<str>, Arc<str>)>>,
+    /// How to build the store and instance again.
+    recipe: Recipe,
+    /// Renewals so far: the current generation, readable without the lock.
+    renewals: AtomicU64,
 }
 
 /// Ranks instances in creation order, across runtimes.
@@ -250,6 +348,7 @@ impl InstanceHandle {
         app: AppId,
         ledger: Arc<Ledger>,
         direct: &[InstanceHandle],
+        recipe: Recipe,
     ) -> Self {
         // `direct`: the local targets the instance's host functions call directly.
         let mut reach: Vec<InstanceHandle> = Vec::new();
@@ -269,6 +368,9 @@ impl InstanceHandle {
             rank: RANK.fetch_add(1, Ordering::Relaxed),
             sync: state.sync,
             reach,
+            slots: std::sync::Mutex::new(Vec::new()),
+            recipe,
+            renewals: AtomicU64::new(0),
         };
         InstanceHandle {
             inner: Arc::new(Mutex::new(state)),
@@ -303,8 +405,15 @@ impl InstanceHandle {
     }
 
     /// Takes the locks an entry needs: those of the instances this one calls directly, in
-    /// rank order, then its own (the highest rank of them all).
-    async fn enter(&self) -> Entered<'_> {
+    /// rank order, then its own (the highest rank of them all); then renews the instance if its
+    /// last call poisoned it. A failed renewal releases the locks and fails the entry.
+    async fn enter(&self) -> Result<Entered<'_>, trap::Error> {
+        let mut entered = self.lock_all().await;
+        self.renew_if_poisoned(&mut entered).await?;
+        Ok(entered)
+    }
+
+    async fn lock_all(&self) -> Entered<'_> {
         let reach = &self.identity.reach;
         if reach.is_empty() {
             let guard = self.inner.lock().await;
@@ -322,7 +431,7 @@ impl InstanceHandle {
         Entered { guard }
     }
 
-    /// [`InstanceHandle::enter`] when no lock is taken, without waiting (so in any order) and
+    /// [`InstanceHandle::lock_all`] when no lock is taken, without waiting (so in any order) and
     /// reusing the list kept in the store; `None`, having released what it took, if one is.
     fn try_enter(&self) -> Option<Entered<'_>> {
         let mut guard = self.inner.try_lock().ok()?;
@@ -341,13 +450,13 @@ impl InstanceHandle {
         Some(Entered { guard })
     }
 
-    /// Calls `func`, resolved earlier from this instance, through its lock among `held`: the
-    /// locks the entry into a synchronous importer took. The rest of `held` goes down with the
-    /// call, for the instance's own local links, and comes back after.
+    /// Calls `func`, an export of this instance, through its lock among `held`: the locks the
+    /// entry into a synchronous importer took. The rest of `held` goes down with the call, for
+    /// the instance's own local links, and comes back after.
     pub(crate) fn call_held(
         &self,
         held: &mut Vec<OwnedMutexGuard<State>>,
-        func: Func,
+        func: &ExportedFunc,
         params: &[Val],
         results: &mut [Val],
     ) -> Result<(), trap::Error> {
@@ -360,6 +469,13 @@ impl InstanceHandle {
         };
         let mut guard = held.swap_remove(at);
         let state = &mut *guard;
+        let func = match self.prepare_held(state, func) {
+            Ok(func) => func,
+            Err(e) => {
+                held.push(guard);
+                return Err(e);
+            }
+        };
         std::mem::swap(&mut state.store.data_mut().held, held);
         // A host function deeper down may panic; the locks come back before the panic goes on,
         // so that the entry releases them all.
@@ -368,6 +484,66 @@ impl InstanceHandle {
         std::mem::swap(&mut state.store.data_mut().held, held);
         held.push(guard);
         called.unwrap_or_else(|payload| std::panic::resume_unwind(payload))
+    }
+
+    /// Readies this instance's `state`, taken from among held locks, for a call of `func`:
+    /// renewed if poisoned (without awaiting: the instance is synchronous), `func` resolved.
+    fn prepare_held(&self, state: &mut State, func: &ExportedFunc) -> Result<Func, trap::Error> {
+        if state.poisoned {
+            let built = self.identity.recipe.build_sync();
+            self.install(state, built)?;
+        }
+        self.resolve(state, func).map_err(|e| host_error(&e))
+    }
+
+    /// Replaces a poisoned state with a fresh store and instance from the recipe (see the
+    /// module documentation).
+    async fn renew_if_poisoned(&self, state: &mut State) -> Result<(), trap::Error> {
+        if !state.poisoned {
+            return Ok(());
+        }
+        let built = self.identity.recipe.build().await;
+        self.install(state, built)
+    }
+
+    /// Puts the fresh state `built` in the place of `state`, one generation on: the locks an
+    /// entry holds move from the old store to the new one, and the old store is dropped. If
+    /// building failed, `state` stays poisoned, for the next entry to try again.
+    fn install(
+        &self,
+        state: &mut State,
+        built: Result<State, crate::builder::Error>,
+    ) -> Result<(), trap::Error> {
+        let mut fresh = built.map_err(|e| self.renewal_error(e))?;
+        let held = &mut state.store.data_mut().held;
+        std::mem::swap(&mut fresh.store.data_mut().held, held);
+        fresh.generation = state.generation + 1;
+        // Stale by their generation; kept for the allocation.
+        fresh.resolved = std::mem::take(&mut state.resolved);
+        *state = fresh;
+        self.identity
+            .renewals
+            .store(state.generation, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn renewal_error(&self, e: crate::builder::Error) -> trap::Error {
+        let source = match e {
+            crate::builder::Error::Instantiate { source, .. } => source,
+            other => trap::Error::Host {
+                message: other.to_string(),
+            },
+        };
+        trap::Error::Renewal {
+            app: self.identity.recipe.app().to_owned(),
+            source: Box::new(source),
+        }
+    }
+
+    /// How many times the instance was renewed: its store and instance replaced by fresh ones
+    /// because a call trapped (see the module documentation).
+    pub fn renewals(&self) -> u64 {
+        self.identity.renewals.load(Ordering::SeqCst)
     }
 
     /// A number identifying the instance for as long as a handle on it lives.
@@ -380,7 +556,7 @@ impl InstanceHandle {
     where
         F: FnOnce(&mut Store<ExorunCtx>, &Instance) -> R,
     {
-        let mut entered = self.enter().await;
+        let mut entered = self.enter().await?;
         let state = &mut *entered;
         let ran =
             std::panic::catch_unwind(AssertUnwindSafe(|| f(&mut state.store, &state.instance)));
@@ -397,7 +573,7 @@ impl InstanceHandle {
     where
         F: for<'a> FnOnce(&'a mut State) -> ExecFuture<'a, R>,
     {
-        let mut entered = self.enter().await;
+        let mut entered = self.enter().await?;
         let state = &mut *entered;
         let started = std::panic::catch_unwind(AssertUnwindSafe(|| f(state)));
         let future = started.map_err(|payload| Error::Panicked {
@@ -414,7 +590,7 @@ impl InstanceHandle {
         method: &str,
         args: &[Val],
     ) -> Result<Vec<Val>, Error> {
-        let mut state = self.enter().await;
+        let mut state = self.enter().await?;
         let func = state.func(interface, method)?;
         let ty = func.ty(&state.store);
         let expected = ty.params().len();
@@ -434,21 +610,62 @@ impl InstanceHandle {
 
     /// Looks up an exported function under the lock, to call it later with
     /// [`InstanceHandle::call_func_if`] without looking its name up again.
-    pub async fn func(&self, interface: &str, method: &str) -> Result<Func, Error> {
-        self.inner.lock().await.func(interface, method)
+    pub async fn func(&self, interface: &str, method: &str) -> Result<ExportedFunc, Error> {
+        let mut state = self.inner.lock().await;
+        let found = state.func(interface, method)?;
+        let export = self.export(interface, method);
+        state.remember(&export, found);
+        Ok(export)
     }
 
-    /// Calls `func` (resolved from this instance) if `may_start`, asked under the lock right
+    /// Names the exported function `method` of `interface` without checking that it exists: a
+    /// call through it fails with [`Error::ExportNotFound`] if not. For names the instance's
+    /// ledger lists.
+    pub(crate) fn export(&self, interface: &str, method: &str) -> ExportedFunc {
+        let mut slots = self
+            .identity
+            .slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let known = slots
+            .iter()
+            .position(|(i, m)| &**i == interface && &**m == method);
+        let slot = known.unwrap_or_else(|| {
+            slots.push((Arc::from(interface), Arc::from(method)));
+            slots.len() - 1
+        });
+        let (interface, method) = slots[slot].clone();
+        ExportedFunc {
+            owner: self.identity.rank,
+            slot,
+            interface,
+            method,
+        }
+    }
+
+    /// The `Func` of `export` in the current generation of `state`, this instance's state.
+    fn resolve(&self, state: &mut State, export: &ExportedFunc) -> Result<Func, Error> {
+        if export.owner != self.identity.rank {
+            return Err(Error::ForeignFunc {
+                interface: export.interface.to_string(),
+                method: export.method.to_string(),
+            });
+        }
+        state.resolve(export)
+    }
+
+    /// Calls `func` (an export of this instance) if `may_start`, asked under the lock right
     /// before the call would start, says yes; `Ok(false)` if it said no. `params` and
     /// `results` must fit the function's type (wasmtime checks, and fails the call if not).
     pub async fn call_func_if(
         &self,
-        func: Func,
+        func: &ExportedFunc,
         params: &[Val],
         results: &mut [Val],
         may_start: impl FnOnce() -> bool,
     ) -> Result<bool, Error> {
-        let mut state = self.enter().await;
+        let mut state = self.enter().await?;
+        let func = self.resolve(&mut state, func)?;
         if !may_start() {
             return Ok(false);
         }
@@ -456,15 +673,26 @@ impl InstanceHandle {
         Ok(true)
     }
 
-    /// Calls `func`, resolved earlier from this instance, under the lock.
+    /// Calls `func`, an export of this instance, under the lock.
     pub(crate) async fn call_func(
         &self,
-        func: Func,
+        func: &ExportedFunc,
         params: &[Val],
         results: &mut [Val],
     ) -> Result<(), trap::Error> {
-        let mut state = self.enter().await;
+        let mut state = self.enter().await?;
+        let func = self.resolve(&mut state, func).map_err(|e| host_error(&e))?;
         state.call(func, params, results).await
+    }
+}
+
+/// An instance error where only a [`trap::Error`] can go: a local link's host function.
+fn host_error(e: &Error) -> trap::Error {
+    match e {
+        Error::Call(e) => e.clone(),
+        other => trap::Error::Host {
+            message: other.to_string(),
+        },
     }
 }
 

@@ -4,7 +4,8 @@
 //! Module map (see ARCHITECTURE.md):
 //! - [`context`]: `ContextBuilder` (staging) and `ExorunCtx` (the store's state, a `WasiView`).
 //! - [`system`]: the `SystemComponent` trait and `WasiSystem`.
-//! - [`instance`]: `InstanceHandle`, a store and instance behind an async mutex.
+//! - [`instance`]: `InstanceHandle`, a store and instance behind an async mutex, renewed after
+//!   a trap.
 //! - [`runtime`]: the `Runtime` registry of apps, peers and instances.
 //! - [`ledger`]: interface schemas read from component types; contract checks at link time.
 //! - [`bind`]: linking an import to a local instance or a remote peer.

@@ -23,14 +23,23 @@
 //! outcome frame again, from a window of the last `dedup_window_max` outcomes. A call cancelled
 //! before it started gets no answer: its caller has already given up.
 //!
+//! A trap does not take a target down. The call that trapped fails (`OutOfFuel`, `OutOfMemory`,
+//! `AppTrapped`); the trap poisons the instance, and the next call into it, from any peer or
+//! from the host, first renews it: a new store and instance from the same `InstancePre`, with
+//! fresh linear memory, so the state the guest kept is gone (see [`crate::instance`]). The
+//! first call of this server that starts on the target after a renewal reports it, on its own
+//! connection: [`Observe::renewed`] and [`ConnStats::renewals`]. If the instance cannot be
+//! rebuilt, the call fails with `AppTrapped("cannot renew the trapped instance of ...")` and the
+//! next one tries again.
+//!
 //! Watching, without changing anything: [`Server::serve_observed`] reports a connection's calls
-//! to an [`Observe`]r (started executing, answered, duplicated), and [`Server::load`] reads live
-//! gauges over all connections.
+//! to an [`Observe`]r (started executing, answered, duplicated, found its instance renewed), and
+//! [`Server::load`] reads live gauges over all connections.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -40,11 +49,11 @@ use neorpc::codec;
 use neorpc::frame::{self, Frame};
 use neorpc::schema::{self, FuncSig, InterfaceSchema};
 use tokio::time::Instant;
-use wasmtime::component::{Func, Val};
+use wasmtime::component::Val;
 
 use crate::client;
 use crate::domain;
-use crate::instance::{self, InstanceHandle};
+use crate::instance::{ExportedFunc, InstanceHandle};
 use crate::ledger;
 use crate::transport::{self, Transport};
 
@@ -148,16 +157,16 @@ struct Target {
     interfaces: BTreeMap<String, InterfaceSchema>,
     /// Every callable method by its wire name (`interface#function`).
     methods: BTreeMap<String, Method>,
+    /// The instance's renewal count when a call of this server last started on it.
+    renewals_seen: AtomicU64,
 }
 
 /// One callable method, with what a call needs computed once.
 struct Method {
-    interface: String,
-    function: String,
     sig: FuncSig,
     params: Vec<neorpc::schema::Type>,
-    /// The instance's exported function, resolved on the first call.
-    func: OnceLock<Func>,
+    /// The instance's exported function, resolved by the instance on the first call.
+    func: ExportedFunc,
 }
 
 /// Serves calls to exposed instances. Share it behind an `Arc` and call [`Server::serve`] once
@@ -198,6 +207,14 @@ pub trait Observe: Send + Sync {
     /// A `Call` frame repeated a `seq` this connection has seen: dropped while the original
     /// runs, or answered again from the dedup window (not reported as `answered`).
     fn duplicate(&self, seq: u64);
+
+    /// The instance exposed as `target` was renewed since a call of this server last started
+    /// on it (see the module documentation): an earlier call trapped it, and its state is
+    /// gone. `renewals` is the instance's count ([`InstanceHandle::renewals`]). Reported once,
+    /// by the next call that starts on it, under its lock, right before `executing`.
+    fn renewed(&self, target: &str, renewals: u64) {
+        let _ = (target, renewals);
+    }
 }
 
 impl fmt::Debug for Server {
@@ -224,6 +241,8 @@ pub struct ConnStats {
     pub cancelled: u64,
     /// Calls not started because their deadline had passed.
     pub deadline_exceeded: u64,
+    /// Calls that found their instance renewed before they started (see [`Observe::renewed`]).
+    pub renewals: u64,
 }
 
 impl Server {
@@ -261,6 +280,7 @@ impl Server {
                 handle: handle.clone(),
                 interfaces: BTreeMap::new(),
                 methods: BTreeMap::new(),
+                renewals_seen: AtomicU64::new(handle.renewals()),
             });
         if entry.interfaces.contains_key(interface) || !entry.handle.same(handle) {
             let (target, interface) = (target.to_owned(), interface.to_owned());
@@ -268,11 +288,9 @@ impl Server {
         }
         for (function, sig) in &exported.schema.funcs {
             let method = Method {
-                interface: interface.to_owned(),
-                function: function.clone(),
                 sig: sig.clone(),
                 params: sig.param_types(),
-                func: OnceLock::new(),
+                func: handle.export(interface, function),
             };
             entry
                 .methods
@@ -415,21 +433,18 @@ impl Server {
             Ok(args) => args,
             Err(e) => return Executed::Failed(bad_argument(e)),
         };
-        let func = match target.func(method).await {
-            Ok(func) => func,
-            Err(e) => return Executed::Failed(e.reason()),
-        };
         let started = Started {
             conn,
             seq: call.seq,
             target: &call.target,
             method: &call.method,
             deadline: call.deadline,
+            instance: target,
         };
         let mut results = vec![Val::Bool(false); method.sig.results.len()];
         let called = target
             .handle
-            .call_func_if(func, &args, &mut results, || started.start())
+            .call_func_if(&method.func, &args, &mut results, || started.start())
             .await;
         match called {
             Ok(true) => outcome_of(&results, &method.sig),
@@ -453,20 +468,6 @@ async fn admit(conn: &Conn, call: Call) -> Option<Call> {
             let _ = conn.transport.send(&outcome).await;
             None
         }
-    }
-}
-
-impl Target {
-    /// The instance's function for `method`, looked up by name once.
-    async fn func(&self, method: &Method) -> Result<Func, instance::Error> {
-        if let Some(func) = method.func.get() {
-            return Ok(*func);
-        }
-        let func = self
-            .handle
-            .func(&method.interface, &method.function)
-            .await?;
-        Ok(*method.func.get_or_init(|| func))
     }
 }
 
@@ -530,18 +531,35 @@ struct Started<'a> {
     target: &'a str,
     method: &'a str,
     deadline: Option<Instant>,
+    instance: &'a Target,
 }
 
 impl Started<'_> {
-    /// Whether the call may start; if so, it is reported executing.
+    /// Whether the call may start; if so, a renewal it found is reported, then it is reported
+    /// executing.
     fn start(&self) -> bool {
         if !self.may_start() {
             return false;
         }
+        self.notice_renewal();
         if let Some(observer) = &self.conn.observer {
             observer.executing(self.seq, self.target, self.method);
         }
         true
+    }
+
+    /// Reports a renewal of the instance since a call last started on it. Under the instance's
+    /// lock, which every renewal and every start take: exactly one start sees each change.
+    fn notice_renewal(&self) {
+        let renewals = self.instance.handle.renewals();
+        let seen = self.instance.renewals_seen.swap(renewals, Ordering::SeqCst);
+        if seen == renewals {
+            return;
+        }
+        self.conn.count(&self.conn.renewals);
+        if let Some(observer) = &self.conn.observer {
+            observer.renewed(self.target, renewals);
+        }
     }
 
     fn may_start(&self) -> bool {
@@ -583,6 +601,7 @@ struct Conn {
     unexpected: AtomicU64,
     cancelled: AtomicU64,
     deadline_exceeded: AtomicU64,
+    renewals: AtomicU64,
 }
 
 impl Conn {
@@ -603,6 +622,7 @@ impl Conn {
             unexpected: AtomicU64::new(0),
             cancelled: AtomicU64::new(0),
             deadline_exceeded: AtomicU64::new(0),
+            renewals: AtomicU64::new(0),
         }
     }
 
@@ -664,6 +684,7 @@ impl Conn {
             unexpected: get(&self.unexpected),
             cancelled: get(&self.cancelled),
             deadline_exceeded: get(&self.deadline_exceeded),
+            renewals: get(&self.renewals),
         }
     }
 }

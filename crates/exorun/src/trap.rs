@@ -14,6 +14,9 @@
 //!   it as [`FailureReason::Unavailable`], and an importer above that peer raises it again, so
 //!   it crosses a chain of nodes unchanged.
 //! - Anything else the host raised is [`Error::Host`].
+//! - A call into an instance that an earlier trap poisoned, when building the fresh instance it
+//!   would run on failed, is [`Error::Renewal`], with why (see [`crate::instance`]); a peer sees
+//!   it as [`FailureReason::AppTrapped`].
 
 use neorpc::FailureReason;
 
@@ -42,6 +45,10 @@ pub enum Error {
     /// ("calc: call timed out"), never a host path.
     #[error("unavailable: {message}")]
     Unavailable { message: String },
+    /// An earlier call trapped the instance of `app`, and building a fresh one for this call
+    /// failed, for the reason `source` (see [`crate::instance`]); the next call tries again.
+    #[error("cannot renew the trapped instance of `{app}`: {source}")]
+    Renewal { app: String, source: Box<Error> },
 }
 
 impl Error {
@@ -79,6 +86,7 @@ impl Error {
             }
             Error::Host { message } => FailureReason::AppTrapped(format!("host error: {message}")),
             Error::Unavailable { message } => FailureReason::Unavailable(message.clone()),
+            Error::Renewal { .. } => FailureReason::AppTrapped(self.to_string()),
         }
     }
 }

@@ -13,6 +13,7 @@ use exorun_sim::scenario::{self, Scenario};
 use crate::Command;
 
 mod explore;
+pub mod html;
 mod summarize;
 
 pub fn main(command: Command) -> ExitCode {
@@ -21,9 +22,10 @@ pub fn main(command: Command) -> ExitCode {
             seed,
             scenario,
             trace,
+            html,
             plant,
             apps,
-        } => run(seed, scenario, trace, plant, &apps),
+        } => run(seed, scenario, trace, html, plant, &apps),
         Command::Explore {
             seeds,
             from,
@@ -146,6 +148,7 @@ fn run(
     seed: u64,
     file: Option<PathBuf>,
     print_trace: bool,
+    html_file: Option<PathBuf>,
     plant: Option<Plant>,
     apps: &Path,
 ) -> ExitCode {
@@ -185,6 +188,14 @@ fn run(
         false => print!("{}", report::failure(&report, &replay)),
     }
     println!("trace-hash: {:016x}", report.trace.hash());
+    if let Some(path) = html_file {
+        let title = format!("exorun-sim seed {seed} · replay: {}", replay.command(seed));
+        if let Err(e) = html::write(&path, &report, &title) {
+            eprintln!("exorun-sim: cannot write {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+        println!("html: {}", path.display());
+    }
     ExitCode::from(if passed { 0 } else { 1 })
 }
 

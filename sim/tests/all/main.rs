@@ -25,6 +25,15 @@ mod wasi;
 #[cfg(madsim)]
 mod scenarios;
 
+// Every checker holds, as a proptest property over generated scenarios that shrinks.
+#[cfg(madsim)]
+mod property;
+
+// The picture of a run: a planted bug's page shows every lifeline, frame and the violation,
+// `run --html` writes it, and headless Chromium renders it (big traces too) without an error.
+#[cfg(madsim)]
+mod html;
+
 // Explore on several worker threads gives what one worker gives: summary, per-seed lines, the
 // first seeds after a stop; an explored seed has the trace it has alone.
 #[cfg(madsim)]

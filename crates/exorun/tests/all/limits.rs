@@ -49,12 +49,12 @@ async fn the_spinner_runs_out_of_fuel() -> anyhow::Result<()> {
     let err = failure(spinner.call(&apps("spin"), "spin", &[]).await)?;
     assert_eq!(err, trap::Error::OutOfFuel);
     assert_eq!(err.reason(), FailureReason::OutOfFuel);
-    // A trapped instance is poisoned: the component model forbids entering it again.
+    // A trapped instance is poisoned: the component model forbids entering it again. The next
+    // call runs on a fresh instance, renewed from the same InstancePre, and spins out again.
+    assert_eq!(spinner.renewals(), 0);
     let again = failure(spinner.call(&apps("spin"), "spin", &[]).await)?;
-    let poisoned = trap::Error::AppTrapped {
-        kind: "wasm trap: cannot enter component instance".to_owned(),
-    };
-    assert_eq!(again, poisoned);
+    assert_eq!(again, trap::Error::OutOfFuel);
+    assert_eq!(spinner.renewals(), 1);
     host_is_healthy(&rt).await
 }
 

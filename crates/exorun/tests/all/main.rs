@@ -23,6 +23,9 @@ mod ledger;
 // Limits: fuel, memory and other traps as typed errors; the host stays healthy after them.
 mod limits;
 
+// Renewal: a trap poisons an instance; the next call, through any path, runs on a fresh one.
+mod renew;
+
 // Synchronous instances: which run without a fiber; chains and shared targets of synchronous
 // local links under concurrent callers, next to asynchronous importers; stdio without waiting.
 mod sync;

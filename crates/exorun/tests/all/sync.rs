@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use exorun::bind::RemoteTarget;
 use exorun::builder::{InstanceBuilder, Linkable};
-use exorun::context::Limits;
+use exorun::context::{Captured, Limits};
 use exorun::instance::InstanceHandle;
 use exorun::runtime::Runtime;
 use exorun::system::{self, KvSystem, LogSystem, SystemComponent};
@@ -185,10 +185,12 @@ async fn asynchronous_importers_share_synchronous_targets() -> anyhow::Result<()
 async fn a_synchronous_instance_writes_to_stdout_and_reads_closed_stdin() -> anyhow::Result<()> {
     let rt = support::runtime()?;
     let app = support::register(&rt, "chatter")?;
-    let mut stdout = None;
-    let builder = InstanceBuilder::new(&rt, app).context(|c| stdout = Some(c.capture_stdout()));
+    let stdout = Captured::new();
+    let attached = stdout.clone();
+    let builder = InstanceBuilder::new(&rt, app).context(move |c| {
+        c.stdout(&attached);
+    });
     let chatter = builder.instantiate().await?;
-    let stdout = stdout.context("the context was configured")?;
     assert!(chatter.is_sync());
     for line in ["hello", "world"] {
         let said = chatter.call(&apps("chat"), "say", &[string(line)]).await?;

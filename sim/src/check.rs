@@ -679,6 +679,27 @@ pub fn tally(trace: &Trace) -> Tally {
     tally
 }
 
+/// Every name [`outcome_kind`] gives, so that a name read back from a report file maps to the
+/// same `&'static str` the tally keys outcomes by.
+pub const OUTCOME_KINDS: [&str; 11] = [
+    "ok",
+    "domain",
+    "out-of-fuel",
+    "out-of-memory",
+    "trapped",
+    "failed",
+    "unavailable",
+    "deadline-exceeded",
+    "timeout",
+    "disconnected",
+    "contract",
+];
+
+/// The [`OUTCOME_KINDS`] entry named `name`.
+pub fn outcome_kind_named(name: &str) -> Option<&'static str> {
+    OUTCOME_KINDS.into_iter().find(|kind| *kind == name)
+}
+
 /// The outcome's kind, as [`Tally::outcomes`] keys it: `"ok"`, `"domain"`, `"out-of-fuel"`,
 /// `"out-of-memory"`, `"trapped"`, `"failed"`, `"unavailable"`, `"deadline-exceeded"`,
 /// `"timeout"`, `"disconnected"` or `"contract"`.
@@ -702,6 +723,30 @@ pub fn outcome_kind(outcome: &Outcome) -> &'static str {
 mod tests {
     use super::*;
     use crate::trace::{RpcEnd, SIM};
+
+    #[test]
+    fn outcome_kinds_lists_every_kind() {
+        let outcomes = [
+            Outcome::Ok("1".into()),
+            Outcome::Domain {
+                code: 1,
+                message: "m".into(),
+            },
+            Outcome::OutOfFuel,
+            Outcome::OutOfMemory,
+            Outcome::Trapped("t".into()),
+            Outcome::Failed("f".into()),
+            Outcome::Unavailable("u".into()),
+            Outcome::DeadlineExceeded,
+            Outcome::Timeout,
+            Outcome::Disconnected,
+            Outcome::Contract("c".into()),
+        ];
+        let kinds: Vec<&str> = outcomes.iter().map(outcome_kind).collect();
+        assert_eq!(kinds, OUTCOME_KINDS);
+        assert_eq!(outcome_kind_named("timeout"), Some("timeout"));
+        assert_eq!(outcome_kind_named("lost"), None);
+    }
 
     const PARAMS: Params = Params {
         settle_us: 1_000,

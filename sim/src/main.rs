@@ -61,6 +61,31 @@ enum Command {
         /// Where the compiled apps are.
         #[arg(long, default_value_os_t = default_apps_dir())]
         apps: PathBuf,
+        /// Worker threads; each runs one seed at a time. The summary does not depend on it.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=JOBS_MAX))]
+        jobs: u16,
+        /// Stops starting seeds after this much wall time (`90s`, `5m`, `1h30m`) and summarizes
+        /// the seeds that ran, from the first with no gap.
+        #[arg(long, value_name = "DURATION")]
+        time_limit: Option<String>,
+        /// Writes one JSON line per seed, in seed order, to this file (see `summarize`).
+        #[arg(long, value_name = "FILE.jsonl")]
+        report: Option<PathBuf>,
+        /// Runs shard I of N of the seeds (a contiguous block). Without it, the shard comes from
+        /// JOB_COMPLETION_INDEX (Kubernetes) or SLURM_ARRAY_TASK_ID (Slurm), if set.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<String>,
+        /// The shard count beside JOB_COMPLETION_INDEX (a Kubernetes Indexed Job's completions);
+        /// or set EXORUN_SHARD_COUNT.
+        #[arg(long, value_name = "N")]
+        shard_count: Option<u64>,
+    },
+    /// Merges the JSON-lines reports of `explore --report` into one summary, and says which
+    /// seeds they cover, which are missing and which appear twice.
+    Summarize {
+        /// The reports (FILE.jsonl), in any order.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
     /// Measures seeds/s of the default scenario beside a raw madsim echo with as many
     /// exchanges (the floor), and the process's memory over the seeds.
@@ -82,6 +107,9 @@ enum Command {
     #[cfg(madsim)]
     Corpus(cli::corpus::Args),
 }
+
+/// The most `--jobs`.
+const JOBS_MAX: i64 = exorun_sim::pool::JOBS_MAX as i64;
 
 fn default_apps_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../crates/exorun/tests/fixtures")

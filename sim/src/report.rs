@@ -77,7 +77,7 @@ pub fn failure(report: &Report, replay: &Replay) -> String {
 }
 
 /// An exploration's running totals.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Summary {
     pub seeds: u64,
     pub failed: u64,

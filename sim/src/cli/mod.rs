@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use exorun_sim::explore::scenario_for;
 use exorun_sim::plant::Plant;
 use exorun_sim::report::{self, Replay, Summary};
 use exorun_sim::run::Simulator;
@@ -12,16 +13,12 @@ use exorun_sim::scenario::{self, Scenario};
 use crate::Command;
 
 pub mod corpus;
+mod explore;
 pub mod html;
 mod pick;
 pub mod replay;
 pub mod shrink;
-
-/// How often `explore` prints a progress line, in seeds.
-const PROGRESS_EVERY: u64 = 100;
-
-/// How many failing seeds `explore` describes in full.
-const FAILURES_DESCRIBED_MAX: u64 = 3;
+mod summarize;
 
 pub fn main(command: Command) -> ExitCode {
     match command {
@@ -40,7 +37,25 @@ pub fn main(command: Command) -> ExitCode {
             plant,
             stop_on_failure,
             apps,
-        } => explore(seeds, from, scenario, plant, stop_on_failure, &apps),
+            jobs,
+            time_limit,
+            report,
+            shard,
+            shard_count,
+        } => explore::main(explore::Args {
+            seeds,
+            from,
+            scenario,
+            plant,
+            stop_on_failure,
+            apps,
+            jobs: usize::from(jobs),
+            time_limit,
+            report,
+            shard,
+            shard_count,
+        }),
+        Command::Summarize { files } => summarize::main(&files),
         Command::Bench { seeds, apps } => bench(seeds, &apps),
         Command::Replay(args) => replay::main(args),
         Command::Shrink(args) => shrink::main(args),
@@ -126,17 +141,6 @@ fn setup(apps: &Path) -> Result<Simulator, ExitCode> {
     })
 }
 
-/// The scenario for `seed`: the file's, with its seed replaced, or a generated one.
-fn scenario_for(seed: u64, file: Option<&Scenario>) -> Scenario {
-    match file {
-        Some(base) => Scenario {
-            seed,
-            ..base.clone()
-        },
-        None => scenario::generate(seed),
-    }
-}
-
 fn load(file: Option<&PathBuf>) -> Result<Option<Scenario>, ExitCode> {
     let Some(path) = file else {
         return Ok(None);
@@ -200,66 +204,6 @@ fn run(
         println!("html: {}", path.display());
     }
     ExitCode::from(if passed { 0 } else { 1 })
-}
-
-fn explore(
-    seeds: u64,
-    from: u64,
-    file: Option<PathBuf>,
-    plant: Option<Plant>,
-    stop_on_failure: bool,
-    apps: &Path,
-) -> ExitCode {
-    let base = match load(file.as_ref()) {
-        Ok(base) => base,
-        Err(code) => return code,
-    };
-    let sim = match setup(apps) {
-        Ok(sim) => sim,
-        Err(code) => return code,
-    };
-    let replay = Replay {
-        scenario_file: file.map(|f| f.display().to_string()),
-        plant,
-    };
-    let what = replay
-        .scenario_file
-        .as_deref()
-        .unwrap_or("the default scenario");
-    println!(
-        "exorun-sim explore: seeds {from}..{} of {what}",
-        from.saturating_add(seeds)
-    );
-    if let Some(plant) = plant {
-        println!(
-            "planted bug: {plant} (must be caught as {})",
-            plant.caught_as()
-        );
-    }
-    let started = wall_now();
-    let mut summary = Summary::default();
-    for seed in from..from.saturating_add(seeds) {
-        let scenario = scenario_for(seed, base.as_ref());
-        let report = sim.run(&scenario, plant);
-        summary.add(&report);
-        if !report.passed() && summary.failed <= FAILURES_DESCRIBED_MAX {
-            print!("{}", report::failure(&report, &replay));
-        }
-        if (seed - from + 1).is_multiple_of(PROGRESS_EVERY) {
-            let elapsed = wall_now() - started;
-            println!(
-                "  {} seeds, {} failed, {:.1} seeds/s",
-                summary.seeds,
-                summary.failed,
-                summary.seeds as f64 / elapsed.as_secs_f64().max(1e-9)
-            );
-        }
-        if stop_on_failure && !report.passed() {
-            break;
-        }
-    }
-    print!("{}", summary.render(Some(wall_now() - started)));
-    ExitCode::from(if summary.failed == 0 { 0 } else { 1 })
 }
 
 /// The wall clock, for seeds/s only: never inside a simulation.

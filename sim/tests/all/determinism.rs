@@ -1,5 +1,6 @@
-//! One seed, one trace: two runs of a seed give the same trace bytes; a golden trace guards
-//! the text form; madsim's own determinism check passes on a whole scenario.
+//! One seed, one trace: two runs of a seed give the same trace bytes, whatever ran before them
+//! on the thread; a golden trace guards the text form; madsim's own determinism check passes on
+//! a whole scenario.
 
 use exorun_sim::scenario;
 
@@ -17,6 +18,31 @@ fn two_runs_of_a_seed_give_the_same_trace() {
             first_difference(&first.trace.text(), &second.trace.text())
         );
         assert!(first.trace.events.len() > 100, "seed {seed} did little");
+    }
+}
+
+/// A seed run after others on the same thread gives the trace it gives as the first run of a
+/// thread (as `run --seed` runs it): no run depends on the runs before it.
+#[test]
+fn a_seed_run_after_others_gives_the_trace_it_gives_alone() {
+    let on_a_fresh_thread = |seeds: &[u64]| {
+        let runs = || {
+            let mut last = None;
+            for seed in seeds {
+                last = Some(run_seed(*seed, None));
+            }
+            last
+        };
+        let last = std::thread::scope(|s| s.spawn(runs).join());
+        match last {
+            Ok(Some(report)) => report.trace.hash(),
+            _ => panic!("the runs of {seeds:?} broke"),
+        }
+    };
+    for seed in 1..4 {
+        let alone = on_a_fresh_thread(&[seed]);
+        let after_others = on_a_fresh_thread(&[seed + 10, seed - 1, seed]);
+        assert_eq!(alone, after_others, "seed {seed}");
     }
 }
 

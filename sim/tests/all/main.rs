@@ -45,3 +45,13 @@ mod corpus;
 // `run --html` writes it, and headless Chromium renders it (big traces too) without an error.
 #[cfg(madsim)]
 mod html;
+
+// Explore on several worker threads gives what one worker gives: summary, per-seed lines, the
+// first seeds after a stop; an explored seed has the trace it has alone.
+#[cfg(madsim)]
+mod parallel;
+
+// Shards (by flag, Kubernetes or Slurm variables) cover a range once; report lines read back;
+// merged shard reports give the unsharded summary.
+#[cfg(madsim)]
+mod shards;

@@ -5,6 +5,7 @@
 #   3. builds the guest apps and runs every test, normal and simulated (--cfg madsim),
 #      the simulator's included (exorun-sim: planted bugs caught, seeds passing, determinism,
 #      its HTML picture of a run opened in headless Chromium, which it installs if missing),
+#      then replays the corpus (exorun-sim corpus check),
 #   4. checks an architecture invariant (neorpc builds without wasmtime),
 #   5. runs clippy on every target with warnings as errors, in both builds.
 set -euo pipefail
@@ -42,6 +43,9 @@ simulated() {
     CARGO_TARGET_DIR="$root/target/sim" "$@"
 }
 simulated cargo test -p exorun-sim
+
+step "the corpus: every entry of corpus/ replays with its outcome and trace hash"
+simulated cargo run -p exorun-sim -- corpus check
 
 step "clippy (all targets, warnings are errors; normal and --cfg madsim)"
 cargo clippy --workspace --all-targets -- -D warnings

@@ -12,13 +12,16 @@
 //! build (`--cfg madsim`); the rest is plain data and pure functions, built everywhere.
 
 pub mod check;
+pub mod corpus;
 pub mod html;
 pub mod jsonl;
 pub mod plant;
 pub mod pool;
+pub mod replay;
 pub mod report;
 pub mod scenario;
 pub mod shard;
+pub mod shrink;
 pub mod strategy;
 pub mod trace;
 

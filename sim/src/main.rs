@@ -97,6 +97,15 @@ enum Command {
         #[arg(long, default_value_os_t = default_apps_dir())]
         apps: PathBuf,
     },
+    /// Runs a seed twice, or a corpus entry once, and checks that its trace is the same.
+    #[cfg(madsim)]
+    Replay(cli::replay::Args),
+    /// Shrinks a failing seed's scenario to a smaller one that fails the same way.
+    #[cfg(madsim)]
+    Shrink(cli::shrink::Args),
+    /// Records runs in the corpus (`add`) and replays them all (`check`).
+    #[cfg(madsim)]
+    Corpus(cli::corpus::Args),
 }
 
 /// The most `--jobs`.

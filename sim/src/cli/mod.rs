@@ -12,8 +12,12 @@ use exorun_sim::scenario::{self, Scenario};
 
 use crate::Command;
 
+pub mod corpus;
 mod explore;
 pub mod html;
+mod pick;
+pub mod replay;
+pub mod shrink;
 mod summarize;
 
 pub fn main(command: Command) -> ExitCode {
@@ -53,6 +57,9 @@ pub fn main(command: Command) -> ExitCode {
         }),
         Command::Summarize { files } => summarize::main(&files),
         Command::Bench { seeds, apps } => bench(seeds, &apps),
+        Command::Replay(args) => replay::main(args),
+        Command::Shrink(args) => shrink::main(args),
+        Command::Corpus(args) => corpus::main(args),
     }
 }
 

@@ -29,6 +29,18 @@ mod scenarios;
 #[cfg(madsim)]
 mod property;
 
+// Replay: a seed's trace reproduces, and a replay that differs shows the first event it does.
+#[cfg(madsim)]
+mod replay;
+
+// Shrinking a planted bug's seed gives a smaller scenario that still fails the same way.
+#[cfg(madsim)]
+mod shrink;
+
+// The corpus: entries added then checked replay; a changed entry fails; corpus/ replays.
+#[cfg(madsim)]
+mod corpus;
+
 // The picture of a run: a planted bug's page shows every lifeline, frame and the violation,
 // `run --html` writes it, and headless Chromium renders it (big traces too) without an error.
 #[cfg(madsim)]

@@ -201,12 +201,14 @@ fn pooling_config(pooling: &Pooling, limits: &Limits) -> PoolingAllocationConfig
 
 /// In the simulation, how much of each linear memory the pool keeps resident when an instance
 /// goes away, resetting it with `memset` rather than `madvise`. A simulator instantiates the
-/// same apps thousands of times (and its memory hog touches every page of its 16 MiB); with
-/// `madvise` every reuse faults each page back in and the kernel zeroes it, which took about
-/// 35% of a seed's CPU time, and with several exploring threads in one process those faults
-/// and unmaps contend on the kernel's per-process and LRU locks. The cost: a pool slot that
-/// was used keeps up to this much memory. Left at wasmtime's default (0) outside the
-/// simulation, where a node may run many more instances than a simulated run.
+/// same apps thousands of times; with `madvise` every reuse of a slot faults each page of the
+/// heap back in and the kernel zeroes it, and with several exploring threads in one process
+/// those faults and unmaps contend on the kernel's per-process and LRU locks: two threads then
+/// spent a quarter more CPU per seed than one, the extra in the kernel. One thread gains
+/// nothing (the `memset` costs about what the faults did, a little more); a second thread
+/// scales (BENCHMARKS.md, "Exploration on worker threads").
+/// The cost: a pool slot that was used keeps up to this much memory. Left at wasmtime's
+/// default (0) outside the simulation, where a node may run many more instances.
 #[cfg(madsim)]
 const SIM_MEMORY_KEEP_RESIDENT_BYTES: usize = 16 << 20;
 

@@ -191,8 +191,31 @@ fn pooling_config(pooling: &Pooling, limits: &Limits) -> PoolingAllocationConfig
     pool.total_stacks(instances);
     pool.max_memory_size(limits.memory_bytes_max);
     pool.table_elements(limits.table_elements_max);
+    #[cfg(madsim)]
+    {
+        pool.linear_memory_keep_resident(SIM_MEMORY_KEEP_RESIDENT_BYTES);
+        pool.table_keep_resident(SIM_TABLE_KEEP_RESIDENT_BYTES);
+    }
     pool
 }
+
+/// In the simulation, how much of each linear memory the pool keeps resident when an instance
+/// goes away, resetting it with `memset` rather than `madvise`. A simulator instantiates the
+/// same apps thousands of times; with `madvise` every reuse of a slot faults each page of the
+/// heap back in and the kernel zeroes it, and with several exploring threads in one process
+/// those faults and unmaps contend on the kernel's per-process and LRU locks: two threads then
+/// spent a quarter more CPU per seed than one, the extra in the kernel. One thread gains
+/// nothing (the `memset` costs about what the faults did, a little more); a second thread
+/// scales (BENCHMARKS.md, "Exploration on worker threads").
+/// The cost: a pool slot that was used keeps up to this much memory. Left at wasmtime's
+/// default (0) outside the simulation, where a node may run many more instances.
+#[cfg(madsim)]
+const SIM_MEMORY_KEEP_RESIDENT_BYTES: usize = 16 << 20;
+
+/// In the simulation, how much of each table the pool keeps resident (see
+/// [`SIM_MEMORY_KEEP_RESIDENT_BYTES`]).
+#[cfg(madsim)]
+const SIM_TABLE_KEEP_RESIDENT_BYTES: usize = 64 << 10;
 
 fn new_engine(config: &Config) -> Result<Engine, Error> {
     Engine::new(&engine_config(config)).map_err(|e| Error::Engine {

@@ -227,9 +227,11 @@ impl Progress {
             return;
         };
         let violations: u64 = summary.violations.values().sum();
+        let elapsed = (wall_now() - self.started).as_secs_f64().max(1e-9);
+        let rate = summary.seeds as f64 / elapsed;
         bar.set_position(summary.seeds);
         bar.set_message(format!(
-            "{} failed, {violations} violations",
+            "{} failed, {violations} violations, {rate:.1} seeds/s",
             summary.failed
         ));
     }
@@ -291,11 +293,14 @@ impl Watch for Progress {
 }
 
 fn progress_bar(total: u64) -> ProgressBar {
-    let template = "{elapsed_precise} [{bar:30}] {pos}/{len} seeds  {msg}  {per_sec}  ETA {eta}";
+    // The bar takes what the line leaves, so that the line fits the terminal.
+    let template = "{pos}/{len} seeds, {msg}, ETA {eta} [{wide_bar}]";
     let style = ProgressStyle::with_template(template)
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");
-    ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stdout()).with_style(style)
+    ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stdout())
+        .with_style(style)
+        .with_message("0 failed, 0 violations")
 }
 
 /// A duration as `--time-limit` takes it: numbers with units, `ms`, `s`, `m` or `h`, one after

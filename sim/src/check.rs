@@ -30,11 +30,14 @@ pub enum ViolationKind {
     Liveness,
     /// A call was sent across a link whose contract does not hold.
     Contract,
+    /// A read through one instance missed a write made through another instance sharing its
+    /// state (the diamond), read a value no write made, or read a value overwritten since.
+    SharedState,
 }
 
 impl ViolationKind {
     /// Every kind, in order.
-    pub const ALL: [ViolationKind; 7] = [
+    pub const ALL: [ViolationKind; 8] = [
         ViolationKind::Correlation,
         ViolationKind::OneOutcome,
         ViolationKind::Fidelity,
@@ -42,6 +45,7 @@ impl ViolationKind {
         ViolationKind::Leak,
         ViolationKind::Liveness,
         ViolationKind::Contract,
+        ViolationKind::SharedState,
     ];
 
     /// The stable name, as reports and command lines write it.
@@ -54,6 +58,7 @@ impl ViolationKind {
             ViolationKind::Leak => "no-leak",
             ViolationKind::Liveness => "liveness",
             ViolationKind::Contract => "contract",
+            ViolationKind::SharedState => "shared-state",
         }
     }
 
@@ -118,6 +123,7 @@ pub fn check(trace: &Trace, params: &Params) -> Vec<Violation> {
     violations.extend(check_leaks(trace));
     violations.extend(check_liveness(trace, &calls, params));
     violations.extend(check_contracts(trace));
+    violations.extend(check_shared_state(trace, &calls));
     violations.sort_by_key(|violation| (violation.event, violation.kind));
     violations
 }
@@ -576,6 +582,147 @@ fn contract_violation(index: usize, event: &Event, key: OfferKey, method: &str) 
         event.node
     );
     Violation::new(ViolationKind::Contract, index, message)
+}
+
+// ---- 8 shared state (the diamond) ----
+
+/// A `put` as the trace shows it.
+struct Write<'c, 't> {
+    id: u64,
+    call: &'c Call<'t>,
+    value: &'t str,
+}
+
+impl Write<'_, '_> {
+    /// The index of its first `ok` end, if it had one.
+    fn ok_end(&self) -> Option<usize> {
+        let ok = |end: &&End| matches!(end.outcome, Outcome::Ok(_));
+        self.call.ends.iter().find(ok).map(|end| end.index)
+    }
+}
+
+/// Checker 8: a `fetch` from a node's shared store sees the `put`s made there through another
+/// instance. Sound under every fault the simulator injects:
+/// - a read of `none` is wrong when a write of the key ended `ok` before the read started and
+///   the node did not crash between that write's start and the read's end;
+/// - a read of `some(v)` is wrong when no write of `v` to the key started before the read
+///   ended (the value was never written), or when every such write ended `ok` before another
+///   write of the key started, that one ended `ok` before the read started, and the node did
+///   not crash in between (the value was overwritten). A write that did not end `ok` may still
+///   run late (a delayed frame), so it is never called overwritten.
+fn check_shared_state(trace: &Trace, calls: &Calls) -> Vec<Violation> {
+    let crashes = crash_indices(trace);
+    let crashed_between = |node: &str, after: usize, before: usize| {
+        crashes
+            .get(node)
+            .is_some_and(|indices| indices.iter().any(|i| *i > after && *i < before))
+    };
+    let mut writes: BTreeMap<(&str, &str), Vec<Write>> = BTreeMap::new();
+    for (id, call) in &calls.by_id {
+        if let Expected::Write { node, key, value } = call.expected {
+            let write = Write {
+                id: *id,
+                call,
+                value,
+            };
+            writes.entry((node, key)).or_default().push(write);
+        }
+    }
+    let mut violations = Vec::new();
+    for (id, call) in &calls.by_id {
+        let Expected::Read { node, key } = call.expected else {
+            continue;
+        };
+        let written = writes.get(&(node.as_str(), key.as_str()));
+        let written = written.map(Vec::as_slice).unwrap_or_default();
+        for end in &call.ends {
+            let Outcome::Ok(read) = end.outcome else {
+                continue;
+            };
+            let read_at = (call.start, end.index);
+            let wrong = match read.as_str() {
+                "none" => missed_write(written, read_at, &crashed_between),
+                _ => wrong_value(written, read, read_at, &crashed_between),
+            };
+            if let Some(why) = wrong {
+                let message = format!(
+                    "call {id} on {} (op {}) read ok({read}) from {node}, but {why}",
+                    call.node, call.op
+                );
+                violations.push(Violation::new(
+                    ViolationKind::SharedState,
+                    end.index,
+                    message,
+                ));
+            }
+        }
+    }
+    violations
+}
+
+/// A write the read of `none` (started at `read_at.0`, ended at `read_at.1`) must have seen.
+fn missed_write(
+    written: &[Write],
+    (start, end): (usize, usize),
+    crashed_between: &dyn Fn(&str, usize, usize) -> bool,
+) -> Option<String> {
+    written.iter().find_map(|write| {
+        let ok = write.ok_end().filter(|ok| *ok < start)?;
+        let node = write_node(write)?;
+        if crashed_between(node, write.call.start, end) {
+            return None;
+        }
+        Some(format!(
+            "call {}'s write of {:?} ended ok at event {ok}, before the read started, and \
+             {node} did not crash since; expected some({:?})",
+            write.id, write.value, write.value
+        ))
+    })
+}
+
+/// Why a read of `some(..)` is wrong, if it is.
+fn wrong_value(
+    written: &[Write],
+    read: &str,
+    (start, end): (usize, usize),
+    crashed_between: &dyn Fn(&str, usize, usize) -> bool,
+) -> Option<String> {
+    let same: Vec<&Write> = written
+        .iter()
+        .filter(|write| read == format!("some({:?})", write.value))
+        .filter(|write| write.call.start < end)
+        .collect();
+    if same.is_empty() {
+        return Some("no write of that value to the key started before the read ended".into());
+    }
+    let last_same_ok = same
+        .iter()
+        .map(|write| write.ok_end())
+        .try_fold(0, |last, ok| ok.map(|ok| last.max(ok)))?;
+    written.iter().find_map(|later| {
+        if read == format!("some({:?})", later.value) {
+            return None;
+        }
+        let ok = later.ok_end().filter(|ok| *ok < start)?;
+        let node = write_node(later)?;
+        let overwrote =
+            later.call.start > last_same_ok && !crashed_between(node, later.call.start, end);
+        overwrote.then(|| {
+            format!(
+                "call {} overwrote it with {:?} (started after every write of the value ended ok, \
+                 ended ok at event {ok}, before the read started, no crash since)",
+                later.id, later.value
+            )
+        })
+    })
+}
+
+/// The node whose store a write went to.
+fn write_node<'t>(write: &Write<'_, 't>) -> Option<&'t str> {
+    match write.call.expected {
+        Expected::Write { node, .. } => Some(node),
+        _ => None,
+    }
 }
 
 // ---- the tally ----
@@ -1380,6 +1527,7 @@ mod tests {
             "no-leak",
             "liveness",
             "contract",
+            "shared-state",
         ];
         assert_eq!(names, expected);
         for kind in ViolationKind::ALL {
@@ -1493,5 +1641,144 @@ mod tests {
             virtual_us: 45_000,
         };
         assert_eq!(sum, expected);
+    }
+
+    // ---- shared state (the diamond) ----
+
+    fn write(key: &str, value: &str) -> Expected {
+        Expected::Write {
+            node: "back".into(),
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+
+    fn read(key: &str) -> Expected {
+        Expected::Read {
+            node: "back".into(),
+            key: key.into(),
+        }
+    }
+
+    fn shared(events: Vec<Event>, expected: &[usize]) {
+        let mut events = events;
+        events.push(run_end(100_000));
+        let expected: Vec<(ViolationKind, usize)> = expected
+            .iter()
+            .map(|index| (ViolationKind::SharedState, *index))
+            .collect();
+        check_case(events, &expected);
+    }
+
+    #[test]
+    fn shared_state_a_read_sees_a_finished_write() {
+        let events = vec![
+            call_start(0, 1, write("d1", "v1")),
+            call_end(10, 1, ok("")),
+            call_start(20, 2, read("d1")),
+            call_end(30, 2, ok("some(\"v1\")")),
+            call_start(40, 3, read("d2")),
+            call_end(50, 3, ok("none")),
+        ];
+        shared(events, &[]);
+    }
+
+    #[test]
+    fn shared_state_a_read_missing_a_finished_write() {
+        let events = vec![
+            call_start(0, 1, write("d1", "v1")),
+            call_end(10, 1, ok("")),
+            call_start(20, 2, read("d1")),
+            call_end(30, 2, ok("none")),
+        ];
+        shared(events, &[3]);
+    }
+
+    #[test]
+    fn shared_state_none_after_a_crash_there_an_unfinished_or_a_concurrent_write_but_not_elsewhere()
+    {
+        let events = vec![
+            // Wiped by back's crash.
+            call_start(0, 1, write("d1", "v1")),
+            call_end(10, 1, ok("")),
+            crash(15, "back"),
+            call_start(20, 2, read("d1")),
+            call_end(30, 2, ok("none")),
+            // Timed out: it may never have run.
+            call_start(40, 3, write("d2", "v2")),
+            call_end(50, 3, Outcome::Timeout),
+            call_start(60, 4, read("d2")),
+            call_end(70, 4, ok("none")),
+            // Ended after the read started: the two ran concurrently.
+            call_start(80, 5, write("d3", "v3")),
+            call_start(85, 6, read("d3")),
+            call_end(90, 5, ok("")),
+            call_end(95, 6, ok("none")),
+            // A crash elsewhere does not wipe back's store.
+            call_start(100, 7, write("d4", "v4")),
+            call_end(110, 7, ok("")),
+            crash(115, "front"),
+            call_start(120, 8, read("d4")),
+            call_end(130, 8, ok("none")),
+        ];
+        shared(events, &[17]);
+    }
+
+    #[test]
+    fn shared_state_a_value_never_written_or_written_to_another_key() {
+        let events = vec![
+            call_start(0, 1, write("d1", "v1")),
+            call_end(10, 1, ok("")),
+            call_start(20, 2, read("d1")),
+            call_end(30, 2, ok("some(\"v9\")")),
+            call_start(40, 3, read("d2")),
+            call_end(50, 3, ok("some(\"v1\")")),
+        ];
+        shared(events, &[3, 5]);
+    }
+
+    #[test]
+    fn shared_state_a_value_written_after_the_read_ended() {
+        let events = vec![
+            call_start(0, 2, read("d1")),
+            call_end(10, 2, ok("some(\"v1\")")),
+            call_start(20, 1, write("d1", "v1")),
+            call_end(30, 1, ok("")),
+        ];
+        shared(events, &[1]);
+    }
+
+    #[test]
+    fn shared_state_an_overwritten_value_read_back() {
+        let events = vec![
+            call_start(0, 1, write("d1", "v1")),
+            call_end(10, 1, ok("")),
+            call_start(20, 2, write("d1", "v2")),
+            call_end(30, 2, ok("")),
+            call_start(40, 3, read("d1")),
+            call_end(50, 3, ok("some(\"v1\")")),
+        ];
+        shared(events, &[5]);
+    }
+
+    #[test]
+    fn shared_state_near_miss_an_old_value_that_may_have_run_late() {
+        let events = vec![
+            // v1's write timed out: its frame may run after v2's write.
+            call_start(0, 1, write("d1", "v1")),
+            call_end(10, 1, Outcome::Timeout),
+            call_start(20, 2, write("d1", "v2")),
+            call_end(30, 2, ok("")),
+            call_start(40, 3, read("d1")),
+            call_end(50, 3, ok("some(\"v1\")")),
+            // v3 and v4 overlap: either may land last.
+            call_start(60, 4, write("d2", "v3")),
+            call_start(60, 5, write("d2", "v4")),
+            call_end(70, 4, ok("")),
+            call_end(70, 5, ok("")),
+            call_start(80, 6, read("d2")),
+            call_end(90, 6, ok("some(\"v3\")")),
+        ];
+        shared(events, &[]);
     }
 }

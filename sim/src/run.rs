@@ -4,7 +4,7 @@
 //! Running generates nothing: every random choice of the run (the scheduler's, the network's)
 //! comes from streams seeded by `Scenario::seed`, so a scenario file replays on its own.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::Arc;
@@ -21,7 +21,7 @@ use crate::node::{self, Catalog, Slot, World, qualified};
 use crate::plant::Plant;
 use crate::recorder::{Recorder, now};
 use crate::report::Report;
-use crate::scenario::{self, Crash, LinkForm, Partition, Scenario};
+use crate::scenario::{self, Crash, LinkForm, Op, Partition, Scenario};
 use crate::trace::{EventKind, SIM};
 use crate::workload;
 
@@ -543,6 +543,15 @@ async fn wait_for_calls(scenario: &Scenario, outstanding: &AtomicU64) {
 async fn quiesce(world: &World) {
     let grace = Duration::from_millis(world.scenario.limits.call_timeout_ms.saturating_mul(2));
     tokio::time::sleep(grace).await;
+    let bumped: BTreeSet<&str> = world
+        .scenario
+        .calls
+        .iter()
+        .filter_map(|call| match &call.op {
+            Op::Bump { key, .. } => Some(key.as_str()),
+            _ => None,
+        })
+        .collect();
     for name in world.slots.keys() {
         let Some(live) = world.live(name) else {
             continue;
@@ -558,6 +567,11 @@ async fn quiesce(world: &World) {
         };
         world.recorder.record(name, quiesce);
         for (key, value) in live.kv.entries() {
+            // Only bumped keys hold counts; `put` keys hold values (a scenario never mixes
+            // them: validation refuses a key that is both).
+            if !bumped.contains(key.as_str()) {
+                continue;
+            }
             let count = value.parse().unwrap_or(u64::MAX);
             world
                 .recorder

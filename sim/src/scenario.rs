@@ -74,6 +74,8 @@ pub const APPS: &[&str] = &[
     "auth-client",
     "auth-proxy",
     "kv-user",
+    "kv-writer",
+    "kv-reader",
     "spinner",
     "memory-hog",
     "dice",
@@ -315,6 +317,21 @@ pub enum Op {
         target: String,
         key: String,
     },
+    /// `kv-ops.put(key, value)` on a `kv-writer` target: a write into the serving node's
+    /// `kv` system component, which a `kv-reader` there shares (the diamond).
+    Put {
+        node: String,
+        target: String,
+        key: String,
+        value: String,
+    },
+    /// `kv-ops.fetch(key)` on a `kv-reader` target: must see what `put`s through the
+    /// `kv-writer` beside it wrote (checker `shared-state`).
+    Fetch {
+        node: String,
+        target: String,
+        key: String,
+    },
     /// `spin.spin()` on a `spinner` target: runs out of fuel.
     Spin { node: String, target: String },
     /// `hog.hog(mib)` on a `memory-hog` target: out of memory above `limits.memory_mib`.
@@ -333,23 +350,28 @@ pub enum OpKind {
     Roll,
     DirectAdd,
     Bump,
+    Put,
+    Fetch,
     Spin,
     Hog,
 }
 
 impl OpKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [OpKind; 7] = [
+    pub const ALL: [OpKind; 9] = [
         OpKind::Add,
         OpKind::Login,
         OpKind::Roll,
         OpKind::DirectAdd,
         OpKind::Bump,
+        OpKind::Put,
+        OpKind::Fetch,
         OpKind::Spin,
         OpKind::Hog,
     ];
 
-    /// The TOML tag: `add`, `login`, `roll`, `direct-add`, `bump`, `spin`, `hog`.
+    /// The TOML tag: `add`, `login`, `roll`, `direct-add`, `bump`, `put`, `fetch`, `spin`,
+    /// `hog`.
     pub fn as_str(self) -> &'static str {
         match self {
             OpKind::Add => "add",
@@ -357,6 +379,8 @@ impl OpKind {
             OpKind::Roll => "roll",
             OpKind::DirectAdd => "direct-add",
             OpKind::Bump => "bump",
+            OpKind::Put => "put",
+            OpKind::Fetch => "fetch",
             OpKind::Spin => "spin",
             OpKind::Hog => "hog",
         }
@@ -370,6 +394,8 @@ impl OpKind {
             OpKind::Roll => &["dice"],
             OpKind::DirectAdd => CALC_APPS,
             OpKind::Bump => &["kv-user"],
+            OpKind::Put => &["kv-writer"],
+            OpKind::Fetch => &["kv-reader"],
             OpKind::Spin => &["spinner"],
             OpKind::Hog => &["memory-hog"],
         }
@@ -400,6 +426,8 @@ impl Op {
             Op::Roll { .. } => OpKind::Roll,
             Op::DirectAdd { .. } => OpKind::DirectAdd,
             Op::Bump { .. } => OpKind::Bump,
+            Op::Put { .. } => OpKind::Put,
+            Op::Fetch { .. } => OpKind::Fetch,
             Op::Spin { .. } => OpKind::Spin,
             Op::Hog { .. } => OpKind::Hog,
         }
@@ -411,6 +439,8 @@ impl Op {
             Op::Add { via, .. } | Op::Login { via, .. } | Op::Roll { via } => Route::Via(via),
             Op::DirectAdd { node, target, .. }
             | Op::Bump { node, target, .. }
+            | Op::Put { node, target, .. }
+            | Op::Fetch { node, target, .. }
             | Op::Spin { node, target }
             | Op::Hog { node, target, .. } => Route::Direct { node, target },
         }
@@ -433,6 +463,18 @@ impl fmt::Display for Op {
                 write!(f, "{kind}(node={node}, target={target}, a={a}, b={b})")
             }
             Op::Bump { node, target, key } => {
+                write!(f, "{kind}(node={node}, target={target}, key={key:?})")
+            }
+            Op::Put {
+                node,
+                target,
+                key,
+                value,
+            } => write!(
+                f,
+                "{kind}(node={node}, target={target}, key={key:?}, value={value:?})"
+            ),
+            Op::Fetch { node, target, key } => {
                 write!(f, "{kind}(node={node}, target={target}, key={key:?})")
             }
             Op::Spin { node, target } => write!(f, "{kind}(node={node}, target={target})"),
@@ -1041,6 +1083,32 @@ fn check_calls(scenario: &Scenario) -> Result<(), Error> {
     for (i, call) in scenario.calls.iter().enumerate() {
         check_call(scenario, &format!("call[{i}]"), call)?;
     }
+    check_key_spaces(&scenario.calls)
+}
+
+/// `bump` keys and `put`/`fetch` keys share a node's `kv` store, where a bump's count is read
+/// back at the end of the run: a key may be bumped, or written and read, not both.
+fn check_key_spaces(calls: &[Call]) -> Result<(), Error> {
+    let mut bumped: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, call) in calls.iter().enumerate() {
+        if let Op::Bump { key, .. } = &call.op {
+            bumped.entry(key.as_str()).or_insert(i);
+        }
+    }
+    for (i, call) in calls.iter().enumerate() {
+        let (Op::Put { key, .. } | Op::Fetch { key, .. }) = &call.op else {
+            continue;
+        };
+        if let Some(j) = bumped.get(key.as_str()) {
+            return Err(invalid(
+                format!("call[{i}].op.key"),
+                format!(
+                    "{key:?} is bumped by call[{j}]; a key is either bumped or put and fetched, \
+                     since a bump's count is read back from the store"
+                ),
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -1070,7 +1138,13 @@ fn check_op_args(field: &str, op: &Op) -> Result<(), Error> {
             check_text(&format!("{field}.user"), user, true)?;
             check_text(&format!("{field}.password"), password, true)
         }
-        Op::Bump { key, .. } => check_text(&format!("{field}.key"), key, false),
+        Op::Bump { key, .. } | Op::Fetch { key, .. } => {
+            check_text(&format!("{field}.key"), key, false)
+        }
+        Op::Put { key, value, .. } => {
+            check_text(&format!("{field}.key"), key, false)?;
+            check_text(&format!("{field}.value"), value, true)
+        }
         Op::Hog { mib, .. } => check_range(
             &format!("{field}.mib"),
             u64::from(*mib),
@@ -1267,15 +1341,21 @@ const LIVENESS_CALLS: RangeInclusive<u64> = 10..=20;
 /// Calls that start at the same instant.
 const BURST_SIZES: RangeInclusive<u64> = 1..=6;
 /// Op kinds and their weights in the workload mix.
-const OP_WEIGHTS: [(OpKind, u64); 7] = [
+const OP_WEIGHTS: [(OpKind, u64); 9] = [
     (OpKind::Add, 30),
     (OpKind::DirectAdd, 25),
     (OpKind::Login, 15),
     (OpKind::Bump, 15),
+    (OpKind::Put, 8),
+    (OpKind::Fetch, 8),
     (OpKind::Roll, 5),
     (OpKind::Spin, 5),
     (OpKind::Hog, 5),
 ];
+/// One generated `put` in this many writes a key written before (the others a fresh key).
+const OVERWRITE_ODDS: u64 = 4;
+/// One generated `fetch` in this many reads a key no `put` writes (it must read `none`).
+const UNWRITTEN_ODDS: u64 = 8;
 /// Sums of generated adds are `±(k * SUM_STRIDE + 1..=SUM_STRIDE)` for the k-th add: distinct.
 const SUM_STRIDE: i64 = 1000;
 /// Largest first addend, in magnitude.
@@ -1592,6 +1672,11 @@ struct Args {
     sums: i64,
     keys: u64,
     memory_mib: u32,
+    /// `put`/`fetch` keys (`d1`, `d2`, ...) and values (`v1`, ...) drawn so far.
+    shared_keys: u64,
+    values: u64,
+    /// Keys some `put` wrote, in the order first written.
+    written: Vec<String>,
 }
 
 impl Args {
@@ -1623,6 +1708,37 @@ impl Args {
     fn key(&mut self) -> String {
         self.keys += 1;
         format!("k{}", self.keys)
+    }
+
+    /// A `put`: a fresh key, or (1 in [`OVERWRITE_ODDS`]) one written before; always a value
+    /// never written before, so a read names the write it saw.
+    fn put(&mut self, draw: &mut Draw) -> (String, String) {
+        let key = match draw.chance(1, OVERWRITE_ODDS) {
+            true => draw.pick(&self.written).cloned(),
+            false => None,
+        };
+        let key = key.unwrap_or_else(|| {
+            let key = self.shared_key();
+            self.written.push(key.clone());
+            key
+        });
+        self.values += 1;
+        (key, format!("v{}", self.values))
+    }
+
+    /// A `fetch`: a key some earlier `put` wrote, or (1 in [`UNWRITTEN_ODDS`], or when none
+    /// was) a key no `put` ever writes.
+    fn fetch_key(&mut self, draw: &mut Draw) -> String {
+        let written = match draw.chance(1, UNWRITTEN_ODDS) {
+            true => None,
+            false => draw.pick(&self.written).cloned(),
+        };
+        written.unwrap_or_else(|| self.shared_key())
+    }
+
+    fn shared_key(&mut self) -> String {
+        self.shared_keys += 1;
+        format!("d{}", self.shared_keys)
     }
 
     /// Either at most an eighth of the memory limit (fits) or above it (runs out of memory).
@@ -1666,6 +1782,20 @@ impl Args {
                 target: name,
                 key: self.key(),
             },
+            OpKind::Put => {
+                let (key, value) = self.put(draw);
+                Op::Put {
+                    node,
+                    target: name,
+                    key,
+                    value,
+                }
+            }
+            OpKind::Fetch => Op::Fetch {
+                node,
+                target: name,
+                key: self.fetch_key(draw),
+            },
             OpKind::Spin => Op::Spin { node, target: name },
             OpKind::Hog => Op::Hog {
                 node,
@@ -1696,6 +1826,9 @@ fn generate_calls(draw: &mut Draw, scenario: &Scenario) -> Vec<Call> {
         sums: 0,
         keys: 0,
         memory_mib: limits.memory_mib,
+        shared_keys: 0,
+        values: 0,
+        written: Vec::new(),
     };
     let mut calls = Vec::new();
     for (at_ms, size) in bursts {
@@ -1804,6 +1937,7 @@ pub(crate) mod seed_form {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     const PARTITION_TOML: &str = include_str!("../scenarios/partition.toml");
     const UPGRADE_TOML: &str = include_str!("../scenarios/upgrade.toml");
@@ -2352,8 +2486,8 @@ node = "b"
         let size = default_topology().size();
         let expected = Size {
             nodes: 3,
-            instances: 11,
-            calls: 23,
+            instances: 13,
+            calls: 27,
             faults: 5,
             time_ms: 20000,
         };
@@ -2384,7 +2518,7 @@ node = "b"
                 })
         });
         assert_eq!(
-            digest, 0x70a0_1563_b73c_9318,
+            digest, 0xb0b3_5a9d_f9b3_5a1c,
             "generation changed: digest {digest:#x}"
         );
     }
@@ -2578,9 +2712,13 @@ node = "b"
         assert!(bursts > 0, "seed {seed}: no two calls start together");
     }
 
-    fn assert_args_unique(seed: u64, scenario: &Scenario) {
-        let mut sums = std::collections::BTreeSet::new();
-        let mut keys = std::collections::BTreeSet::new();
+    /// Checks the arguments; returns the keys put and the keys fetched.
+    fn assert_args_unique(seed: u64, scenario: &Scenario) -> (BTreeSet<String>, BTreeSet<String>) {
+        let mut sums = BTreeSet::new();
+        let mut keys = BTreeSet::new();
+        let mut values = BTreeSet::new();
+        let mut written = BTreeSet::new();
+        let mut fetched = BTreeSet::new();
         let memory = scenario.limits.memory_mib;
         for call in &scenario.calls {
             match &call.op {
@@ -2593,6 +2731,15 @@ node = "b"
                     );
                 }
                 Op::Bump { key, .. } => assert!(keys.insert(key.clone()), "seed {seed}: {key}"),
+                Op::Put { key, value, .. } => {
+                    assert!(key.starts_with('d'), "seed {seed}: put key {key}");
+                    assert!(values.insert(value.clone()), "seed {seed}: {value} twice");
+                    written.insert(key.clone());
+                }
+                Op::Fetch { key, .. } => {
+                    assert!(key.starts_with('d'), "seed {seed}: fetch key {key}");
+                    fetched.insert(key.clone());
+                }
                 Op::Hog { mib, .. } => {
                     assert!(*mib <= (memory / 8).max(1) || *mib > memory, "{mib}")
                 }
@@ -2600,6 +2747,34 @@ node = "b"
                 Op::Roll { .. } | Op::Spin { .. } => {}
             }
         }
+        (written, fetched)
+    }
+
+    /// The diamond's reads go both to keys a put wrote (they must see it) and to keys none
+    /// did (they must read none), and some puts overwrite.
+    #[test]
+    fn generated_diamond_reads_written_and_unwritten_keys() {
+        let (mut hits, mut misses, mut overwrites) = (0, 0, 0);
+        for seed in 0..SWARM_SEEDS {
+            let scenario = generate(seed);
+            let (written, fetched) = assert_args_unique(seed, &scenario);
+            hits += fetched.intersection(&written).count();
+            misses += fetched.difference(&written).count();
+            let puts = scenario
+                .calls
+                .iter()
+                .filter(|call| matches!(call.op, Op::Put { .. }))
+                .count();
+            overwrites += puts - written.len();
+        }
+        assert!(
+            hits > 0 && misses > 0 && overwrites > 0,
+            "{hits} {misses} {overwrites}"
+        );
+        assert!(
+            hits > misses,
+            "{hits} reads of written keys, {misses} of unwritten"
+        );
     }
 
     #[test]

@@ -178,6 +178,19 @@ pub enum Expected {
     Exactly(Outcome),
     /// Any successful result (a call whose value the oracle cannot know, e.g. random bytes).
     AnyOk,
+    /// A `put` of `value` under `key` into `node`'s shared store: `ok()`, and a write that
+    /// later reads there must see (checker `shared-state`).
+    Write {
+        node: String,
+        key: String,
+        value: String,
+    },
+    /// A `fetch` of `key` from `node`'s shared store: `ok(none)` or `ok(some(..))`, whose value
+    /// the `shared-state` checker judges against the writes.
+    Read {
+        node: String,
+        key: String,
+    },
 }
 
 impl Expected {
@@ -186,6 +199,10 @@ impl Expected {
         match self {
             Expected::Exactly(expected) => expected == outcome,
             Expected::AnyOk => matches!(outcome, Outcome::Ok(_)),
+            Expected::Write { .. } => matches!(outcome, Outcome::Ok(unit) if unit.is_empty()),
+            Expected::Read { .. } => {
+                matches!(outcome, Outcome::Ok(read) if read == "none" || read.starts_with("some("))
+            }
         }
     }
 }
@@ -195,6 +212,10 @@ impl fmt::Display for Expected {
         match self {
             Expected::Exactly(outcome) => outcome.fmt(f),
             Expected::AnyOk => f.write_str("ok(_)"),
+            Expected::Write { node, key, value } => {
+                write!(f, "ok() writing {key:?}={value:?} on {node}")
+            }
+            Expected::Read { node, key } => write!(f, "ok(read {key:?} on {node})"),
         }
     }
 }

@@ -9,6 +9,8 @@
 //! | `roll` | `chance.roll` on a local `dice` | any result |
 //! | `direct-add` | the node calls `calc.add` over its session | `ok(a + b)` |
 //! | `bump` | the node calls `kv-ops.bump(key)`, a fresh key | `ok(1)`, effect once |
+//! | `put` | the node calls `kv-ops.put(key, value)` on a `kv-writer` | `ok()`, a write |
+//! | `fetch` | the node calls `kv-ops.fetch(key)` on a `kv-reader` sharing the writer's store | a read that sees the writes (the diamond) |
 //! | `spin` | the node calls `spin.spin`, which never returns | `out-of-fuel` |
 //! | `hog` | the node calls `hog.hog(mib)` | `ok(bytes)`, or `out-of-memory` above the limit |
 
@@ -49,7 +51,7 @@ pub fn via(op: &Op) -> Option<&str> {
 pub fn direct_interface(op: &Op) -> Option<&'static str> {
     match op {
         Op::DirectAdd { .. } => Some("calc"),
-        Op::Bump { .. } => Some("kv-ops"),
+        Op::Bump { .. } | Op::Put { .. } | Op::Fetch { .. } => Some("kv-ops"),
         Op::Spin { .. } => Some("spin"),
         Op::Hog { .. } => Some("hog"),
         _ => None,
@@ -66,6 +68,17 @@ pub fn expected(op: &Op, limits: &Limits) -> Expected {
         Op::Login { user, password, .. } => exactly(login_expected(user, password)),
         Op::Roll { .. } => Expected::AnyOk,
         Op::Bump { .. } => exactly(Outcome::Ok("1".into())),
+        Op::Put {
+            node, key, value, ..
+        } => Expected::Write {
+            node: node.clone(),
+            key: key.clone(),
+            value: value.clone(),
+        },
+        Op::Fetch { node, key, .. } => Expected::Read {
+            node: node.clone(),
+            key: key.clone(),
+        },
         Op::Spin { .. } => exactly(Outcome::OutOfFuel),
         Op::Hog { mib, .. } => exactly(hog_expected(*mib, limits.memory_mib)),
     }
@@ -146,6 +159,16 @@ async fn perform(live: &Live, op: &Op, timeout: Duration) -> Outcome {
                 timeout,
             )
             .await
+        }
+        Op::Put { key, value, .. } => {
+            let args = [Val::String(key.clone()), Val::String(value.clone())];
+            let types = [Type::String, Type::String];
+            direct(live, op, "put", &args, &types, &[], timeout).await
+        }
+        Op::Fetch { key, .. } => {
+            let args = [Val::String(key.clone())];
+            let option = [Type::Option(Box::new(Type::String))];
+            direct(live, op, "fetch", &args, &[Type::String], &option, timeout).await
         }
         Op::Spin { .. } => direct(live, op, "spin", &[], &[], &[Type::U64], timeout).await,
         Op::Hog { mib, .. } => {
@@ -246,6 +269,8 @@ fn value_text(value: &Val) -> String {
         Val::S64(n) => n.to_string(),
         Val::U64(n) => n.to_string(),
         Val::String(s) => format!("{s:?}"),
+        Val::Option(None) => "none".to_string(),
+        Val::Option(Some(value)) => format!("some({})", value_text(value)),
         Val::Tuple(items) => {
             let texts: Vec<String> = items.iter().map(value_text).collect();
             format!("({})", texts.join(", "))

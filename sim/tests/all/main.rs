@@ -13,7 +13,8 @@ mod plants;
 #[cfg(madsim)]
 mod explore;
 
-// One seed, one trace: the same hash on every run, a golden trace, madsim's own check.
+// One seed, one trace: the same hash on every run, golden traces of the built-in scenarios,
+// madsim's own check.
 #[cfg(madsim)]
 mod determinism;
 

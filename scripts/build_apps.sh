@@ -21,7 +21,12 @@ rustup target add "$target" >/dev/null 2>&1 || {
   exit 1
 }
 
-cargo build --release --locked --target "$target" --manifest-path "$apps_dir/Cargo.toml"
+# The apps are a workspace of their own with a target directory of their own: the caller's
+# RUSTFLAGS and CARGO_TARGET_DIR are for the host workspace (`--cfg madsim` from scripts/sim.sh
+# or a simulated test), and would rebuild every app or put it where this script does not look.
+env -u RUSTFLAGS -u CARGO_ENCODED_RUSTFLAGS \
+  cargo build --release --locked --target "$target" --manifest-path "$apps_dir/Cargo.toml" \
+  --target-dir "$apps_dir/target"
 
 mkdir -p "$fixture_dir"
 for manifest in "$apps_dir"/*/Cargo.toml; do
@@ -37,6 +42,11 @@ for manifest in "$apps_dir"/*/Cargo.toml; do
     exit 1
   fi
   fixture="$fixture_dir/$app.wasm"
-  cp "$artifact" "$fixture"
+  # A changed app replaces its fixture in one rename, so that a simulator or test reading the
+  # fixtures meanwhile sees the old file or the new one, never half of one.
+  if ! cmp -s "$artifact" "$fixture"; then
+    cp "$artifact" "$fixture.tmp.$$"
+    mv -f "$fixture.tmp.$$" "$fixture"
+  fi
   printf '%-20s %8d bytes\n' "$app.wasm" "$(wc -c <"$fixture")"
 done

@@ -4,7 +4,8 @@
 #   2. checks formatting and an architecture invariant (neorpc builds without wasmtime),
 #   3. builds the guest apps and runs every test, normal and simulated (--cfg madsim),
 #      the simulator's included (exorun-sim: planted bugs caught, seeds passing, determinism,
-#      its HTML picture of a run opened in headless Chromium),
+#      its HTML picture of a run opened in headless Chromium) and the end-to-end tests of
+#      tests/ (exorun-tests: the exorun-sim CLI and scripts/sim.sh, run as child processes),
 #   4. replays the corpus (exorun-sim corpus check),
 #   5. runs clippy on every target with warnings as errors, in both builds.
 set -euo pipefail
@@ -38,18 +39,20 @@ command -v chromium >/dev/null || command -v chromium-browser >/dev/null || {
   apt-get update -qq && apt-get install -y -qq chromium
 }
 
-step "exorun and the simulator under --cfg madsim (exorun-sim's tests: plants, seeds, determinism)"
+step "exorun, the simulator and the end-to-end tests under --cfg madsim (plants, seeds, determinism, the CLI)"
 simulated() {
   RUSTFLAGS="${RUSTFLAGS:-} --cfg madsim" RUSTDOCFLAGS="${RUSTDOCFLAGS:-} --cfg madsim" \
     CARGO_TARGET_DIR="$root/target/sim" "$@"
 }
-simulated cargo test -p exorun -p exorun-sim
+# exorun-tests builds the exorun-sim binary itself (same flags, target directory and profile)
+# and runs it, and scripts/sim.sh, as a user does.
+simulated cargo test -p exorun -p exorun-sim -p exorun-tests
 
 step "the corpus: every entry of corpus/ replays with its outcome and trace hash"
 simulated cargo run -p exorun-sim -- corpus check
 
 step "clippy (all targets, warnings are errors; normal and --cfg madsim)"
 cargo clippy --workspace --all-targets -- -D warnings
-simulated cargo clippy -p exorun -p exorun-sim --all-targets -- -D warnings
+simulated cargo clippy -p exorun -p exorun-sim -p exorun-tests --all-targets -- -D warnings
 
 step "all checks passed"

@@ -1,8 +1,11 @@
 //! One seed, one trace: two runs of a seed give the same trace bytes, whatever ran before them
-//! on the thread; a golden trace guards the text form; madsim's own determinism check passes on
-//! a whole scenario.
+//! on the thread; golden traces of each built-in scenario guard the text form and what a seed
+//! does; madsim's own determinism check passes on a whole scenario.
 
-use exorun_sim::scenario;
+use std::collections::BTreeMap;
+
+use exorun_sim::report::Report;
+use exorun_sim::scenario::{self, Scenario};
 
 use crate::support::{run_seed, shipped, sim};
 
@@ -54,6 +57,9 @@ fn different_seeds_give_different_traces() {
     assert_eq!(hashes.len(), 10);
 }
 
+// Golden traces of the built-in scenarios, one fixed seed each (the hand-written files at their
+// own seed). A change of a trace's text is a visible diff in review (`cargo insta review`).
+
 #[test]
 fn a_golden_trace_keeps_its_text() {
     let mut scenario = shipped("partition");
@@ -61,6 +67,77 @@ fn a_golden_trace_keeps_its_text() {
     let report = sim().run(&scenario, None);
     assert!(report.passed(), "{:?}", report.violations);
     insta::assert_snapshot!("partition_seed_7", report.trace.text());
+}
+
+#[test]
+fn the_upgrade_scenario_keeps_its_golden_trace() {
+    let scenario = shipped("upgrade");
+    assert_eq!(
+        scenario.seed, 11,
+        "the golden is of upgrade.toml's own seed"
+    );
+    let report = sim().run(&scenario, None);
+    assert!(report.passed(), "{:?}", report.violations);
+    insta::assert_snapshot!("upgrade_seed_11", report.trace.text());
+}
+
+/// Generated seeds of the default scenario keep their golden digests.
+#[test]
+fn generated_default_seeds_keep_their_golden_digests() {
+    for seed in DEFAULT_GOLDEN_SEEDS {
+        let scenario = scenario::generate(seed);
+        let report = sim().run(&scenario, None);
+        assert!(report.passed(), "seed {seed}: {:?}", report.violations);
+        let digest = digest(&scenario, &report);
+        insta::assert_snapshot!(format!("default_seed_{seed}"), digest);
+    }
+}
+
+/// The generated seeds with a golden digest.
+const DEFAULT_GOLDEN_SEEDS: [u64; 3] = [0, 1, 2];
+
+/// How many lines of the trace a digest shows at its start and at its end.
+const DIGEST_EDGE_LINES: usize = 60;
+
+/// A generated seed runs for twenty virtual seconds, some two hundred calls, and its trace has
+/// thousands of events: too many to review line by line. Its golden is a digest instead: the
+/// knobs the seed chose (the whole scenario, as `run` prints it), the trace's length and hash
+/// (which pin every byte of it), its events counted by node and kind (a change of behaviour
+/// shows as a changed count), and its first and last [`DIGEST_EDGE_LINES`] lines (the nodes
+/// starting, and the end-of-run facts the checkers read).
+fn digest(scenario: &Scenario, report: &Report) -> String {
+    let text = report.trace.text();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut counts: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+    for line in &lines {
+        let mut words = line.split_whitespace().skip(1);
+        let (Some(node), Some(kind)) = (words.next(), words.next()) else {
+            panic!("an event line without a node and a kind: {line:?}");
+        };
+        *counts.entry((node, kind)).or_default() += 1;
+    }
+    let mut out = scenario.knobs();
+    out.push_str(&format!(
+        "trace: {} events, hash {:016x}\n",
+        lines.len(),
+        report.trace.hash()
+    ));
+    out.push_str("events by node and kind:\n");
+    for ((node, kind), count) in &counts {
+        out.push_str(&format!("  {node:<6} {kind:<16} {count}\n"));
+    }
+    let head = DIGEST_EDGE_LINES.min(lines.len());
+    let tail = DIGEST_EDGE_LINES.min(lines.len() - head);
+    out.push_str(&format!("first {head} events:\n"));
+    for line in &lines[..head] {
+        out.push_str(&format!("{line}\n"));
+    }
+    out.push_str(&format!("... {} events ...\n", lines.len() - head - tail));
+    out.push_str(&format!("last {tail} events:\n"));
+    for line in &lines[lines.len() - tail..] {
+        out.push_str(&format!("{line}\n"));
+    }
+    out
 }
 
 /// madsim runs the scenario twice and compares every random draw of the two runs.

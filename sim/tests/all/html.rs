@@ -1,6 +1,7 @@
 //! The picture of a run: the page of a seed that catches a planted bug has every node's
-//! lifeline, every frame and the violation marked, `run --html` writes it, and a real browser
-//! (headless Chromium) renders it without a script error, big traces included.
+//! lifeline, every frame and the violation marked, and a real browser (headless Chromium)
+//! renders it without a script error, big traces included. (`run --html` writing it is an
+//! end-to-end test, in tests/e2e/run.rs.)
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -116,38 +117,6 @@ fn the_page_of_a_planted_bug_shows_the_run_and_marks_the_violation() {
         "the script did not finish"
     );
     assert!(dom.contains(&format!("id=\"ev-{at}\"")));
-}
-
-#[test]
-fn run_html_writes_the_page() {
-    let seed = caught().0;
-    let path = scratch().join("run.html");
-    let _ = std::fs::remove_file(&path);
-    let output = Command::new(env!("CARGO_BIN_EXE_exorun-sim"))
-        .args([
-            "run",
-            "--seed",
-            &seed.to_string(),
-            "--plant",
-            &PLANT.to_string(),
-        ])
-        .arg("--html")
-        .arg(&path)
-        .output();
-    let output = match output {
-        Ok(output) => output,
-        Err(e) => panic!("cannot run exorun-sim: {e}"),
-    };
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(1), "a violation:\n{stdout}");
-    assert!(stdout.contains(&format!("html: {}", path.display())));
-    let page = match std::fs::read_to_string(&path) {
-        Ok(page) => page,
-        Err(e) => panic!("{}: {e}", path.display()),
-    };
-    assert!(page.contains(&format!("exorun-sim seed {seed}")));
-    assert!(page.contains(&format!("--plant {PLANT}")));
-    assert!(page.contains("class=\"callout\""));
 }
 
 #[test]

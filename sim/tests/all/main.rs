@@ -1,5 +1,7 @@
 //! exorun-sim's tests: one binary, one module per concern. The simulator runs only in the
-//! simulated build (`--cfg madsim`); there the modules below run whole scenarios.
+//! simulated build (`--cfg madsim`); there the modules below run whole scenarios in this
+//! process, through the library. The `exorun-sim` command line (run, explore, replay, shrink,
+//! corpus, shards, summarize) is tested end to end in the `exorun-tests` crate (tests/e2e/).
 
 #[cfg(madsim)]
 mod support;
@@ -13,7 +15,8 @@ mod plants;
 #[cfg(madsim)]
 mod explore;
 
-// One seed, one trace: the same hash on every run, a golden trace, madsim's own check.
+// One seed, one trace: the same hash on every run, golden traces of the built-in scenarios,
+// madsim's own check.
 #[cfg(madsim)]
 mod determinism;
 
@@ -29,20 +32,12 @@ mod scenarios;
 #[cfg(madsim)]
 mod property;
 
-// Replay: a seed's trace reproduces, and a replay that differs shows the first event it does.
+// Replay: two traces that differ are shown from the first event where they do.
 #[cfg(madsim)]
 mod replay;
 
-// Shrinking a planted bug's seed gives a smaller scenario that still fails the same way.
-#[cfg(madsim)]
-mod shrink;
-
-// The corpus: entries added then checked replay; a changed entry fails; corpus/ replays.
-#[cfg(madsim)]
-mod corpus;
-
 // The picture of a run: a planted bug's page shows every lifeline, frame and the violation,
-// `run --html` writes it, and headless Chromium renders it (big traces too) without an error.
+// and headless Chromium renders it (big traces too) without an error.
 #[cfg(madsim)]
 mod html;
 

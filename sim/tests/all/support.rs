@@ -47,56 +47,6 @@ pub fn describe(report: &Report) -> String {
     exorun_sim::report::failure(report, &replay)
 }
 
-/// A shipped scenario file's path, by name.
-pub fn shipped_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("scenarios")
-        .join(format!("{name}.toml"))
-}
-
-/// What one run of the `exorun-sim` binary did.
-pub struct Cli {
-    pub code: Option<i32>,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Cli {
-    /// Both streams, for assertion messages.
-    pub fn output(&self) -> String {
-        format!(
-            "exit {:?}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-/// Runs the `exorun-sim` binary (the simulated build's) with `args`.
-pub fn exorun_sim<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Cli {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_exorun-sim"))
-        .args(args)
-        .output();
-    let output = match output {
-        Ok(output) => output,
-        Err(e) => panic!("cannot run exorun-sim: {e}"),
-    };
-    Cli {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
-
-/// A fresh, empty directory for one test, under cargo's directory for test files.
-pub fn scratch_dir(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    if let Err(e) = std::fs::create_dir_all(&dir) {
-        panic!("{}: {e}", dir.display());
-    }
-    dir
-}
-
 /// What an exploration handed on: every seed's line, in the order it came.
 #[derive(Default)]
 pub struct Lines(pub Vec<SeedLine>);

@@ -22,8 +22,14 @@ fn shrinking_a_planted_bug_keeps_its_violation_in_a_smaller_scenario() {
     ]);
     cli.assert_exit(0);
     let plant = format!("--plant {PLANT}");
+    let original = scenario::generate(seed);
+    let before = original.size();
+    let before_line = format!(
+        "\nbefore: nodes {}, instances {}, calls {}, ",
+        before.nodes, before.instances, before.calls
+    );
     cli.assert_stdout(&[
-        "\nbefore: nodes 3, instances 11, calls ",
+        &before_line,
         "\nafter:  nodes ",
         " runs (and 2 more: the original and a last check)",
         &format!("; wrote {out_arg}\n"),
@@ -36,8 +42,7 @@ fn shrinking_a_planted_bug_keeps_its_violation_in_a_smaller_scenario() {
         Ok(shrunk) => shrunk,
         Err(e) => panic!("{e}\n{}", cli.output()),
     };
-    let original = scenario::generate(seed);
-    let (before, after) = (original.size(), shrunk.size());
+    let after = shrunk.size();
     assert_eq!(shrunk.seed, seed);
     assert!(after.calls < before.calls, "{before:?} -> {after:?}");
     assert!(

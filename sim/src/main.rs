@@ -34,7 +34,7 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         html: Option<PathBuf>,
         /// Plants a known bug (forget-pending, double-execute, misroute-reply,
-        /// alter-domain-code, skip-contract-check).
+        /// alter-domain-code, skip-contract-check, split-store).
         #[arg(long)]
         plant: Option<Plant>,
         /// Where the compiled apps are (scripts/build_apps.sh writes them there).

@@ -125,6 +125,8 @@ pub struct World {
     pub slots: BTreeMap<String, Slot>,
     /// What each node's direct calls require of each peer: (caller, peer) to (target, schema).
     pub direct_contracts: BTreeMap<(String, String), Vec<(String, InterfaceSchema)>>,
+    /// The planted bug `split-store`: every `kv` link gets a store of its own.
+    pub split_store: bool,
 }
 
 impl World {
@@ -303,6 +305,7 @@ async fn build(
             instances: &instances,
             sessions: &sessions,
             kv: &kv,
+            split_store: world.split_store,
         };
         let (handle, output) = instantiate(world, &parts, instance, app, seed).await?;
         if let Some(target) = &instance.expose {
@@ -329,6 +332,7 @@ struct Parts<'a> {
     instances: &'a BTreeMap<String, InstanceHandle>,
     sessions: &'a BTreeMap<String, Arc<Session>>,
     kv: &'a KvSystem,
+    split_store: bool,
 }
 
 async fn instantiate(
@@ -378,6 +382,7 @@ fn linkable(
     match link.form() {
         LinkForm::System { system } => {
             let linkable = match system {
+                "kv" if parts.split_store => Linkable::system(KvSystem::new()),
                 "kv" => Linkable::system(parts.kv.clone()),
                 _ => Linkable::system(LogSystem::new()),
             };

@@ -1,7 +1,7 @@
 //! Planted bugs: known defects the simulator switches on, one per run, to prove that its
 //! checkers catch what they claim to. Off by default; four of them live in exorun behind
-//! `#[cfg(madsim)]` (`exorun::plant`), so no real deployment can reach them, and one
-//! (`alter-domain-code`) is the simulated network's own.
+//! `#[cfg(madsim)]` (`exorun::plant`), so no real deployment can reach them, and two are the
+//! simulator's own: `alter-domain-code` (its network) and `split-store` (how its nodes link).
 
 use std::fmt;
 use std::str::FromStr;
@@ -21,15 +21,19 @@ pub enum Plant {
     AlterDomainCode,
     /// A reconnecting session does not check the contract against the new offer.
     SkipContractCheck,
+    /// A node links each instance's `kv` import to a store of its own instead of the node's
+    /// one: the diamond's writer and reader no longer share state.
+    SplitStore,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 5] = [
+    pub const ALL: [Plant; 6] = [
         Plant::ForgetPending,
         Plant::DoubleExecute,
         Plant::MisrouteReply,
         Plant::AlterDomainCode,
         Plant::SkipContractCheck,
+        Plant::SplitStore,
     ];
 
     /// The name `--plant` takes.
@@ -40,6 +44,7 @@ impl Plant {
             Plant::MisrouteReply => "misroute-reply",
             Plant::AlterDomainCode => "alter-domain-code",
             Plant::SkipContractCheck => "skip-contract-check",
+            Plant::SplitStore => "split-store",
         }
     }
 
@@ -51,6 +56,7 @@ impl Plant {
             Plant::MisrouteReply => ViolationKind::Correlation,
             Plant::AlterDomainCode => ViolationKind::Fidelity,
             Plant::SkipContractCheck => ViolationKind::Contract,
+            Plant::SplitStore => ViolationKind::SharedState,
         }
     }
 }
@@ -64,7 +70,7 @@ impl fmt::Display for Plant {
 /// `--plant` named no known bug.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown plant `{0}` (known: forget-pending, double-execute, misroute-reply, alter-domain-code, skip-contract-check)"
+    "unknown plant `{0}` (known: forget-pending, double-execute, misroute-reply, alter-domain-code, skip-contract-check, split-store)"
 )]
 pub struct UnknownPlant(pub String);
 

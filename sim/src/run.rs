@@ -250,7 +250,7 @@ fn set_plant(plant: Option<Plant>) {
         Plant::DoubleExecute => Some(exorun::plant::Plant::DoubleExecute),
         Plant::MisrouteReply => Some(exorun::plant::Plant::MisrouteReply),
         Plant::SkipContractCheck => Some(exorun::plant::Plant::SkipContractCheck),
-        Plant::AlterDomainCode => None,
+        Plant::AlterDomainCode | Plant::SplitStore => None,
     });
     exorun::plant::set(planted);
 }
@@ -380,6 +380,7 @@ async fn supervise(
         catalog: Arc::clone(&sim.catalog),
         slots: slots.collect(),
         direct_contracts: sim.direct_contracts(scenario),
+        split_store: plant == Some(Plant::SplitStore),
     });
     let nodes = create_nodes(&handle, &world);
     let outstanding = Arc::new(AtomicU64::new(0));

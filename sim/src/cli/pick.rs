@@ -18,7 +18,7 @@ pub struct Pick {
     #[arg(long)]
     pub scenario: Option<PathBuf>,
     /// Plants a known bug (forget-pending, double-execute, misroute-reply,
-    /// alter-domain-code, skip-contract-check).
+    /// alter-domain-code, skip-contract-check, split-store).
     #[arg(long)]
     pub plant: Option<Plant>,
 }

@@ -58,3 +58,8 @@ fn alter_domain_code_is_caught_as_failure_fidelity() {
 fn skip_contract_check_is_caught_as_contract() {
     check(Plant::SkipContractCheck);
 }
+
+#[test]
+fn split_store_is_caught_as_shared_state() {
+    check(Plant::SplitStore);
+}

@@ -684,6 +684,26 @@ impl InstanceHandle {
         Ok(true)
     }
 
+    /// Calls `func` (an export of this instance) with the params `start` returns, asked under
+    /// the lock right before the call would start; `Ok(Err(e))` if it refused with `e`. What
+    /// `start` builds exists only while the call holds the lock: a server decodes a peer's
+    /// arguments here, so a call waiting for the instance holds its encoded bytes only.
+    pub async fn call_func_with<E>(
+        &self,
+        func: &ExportedFunc,
+        results: &mut [Val],
+        start: impl FnOnce() -> Result<Vec<Val>, E>,
+    ) -> Result<Result<(), E>, Error> {
+        let mut state = self.enter().await?;
+        let func = self.resolve(&mut state, func)?;
+        let params = match start() {
+            Ok(params) => params,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        state.call(func, &params, results).await?;
+        Ok(Ok(()))
+    }
+
     /// Calls `func`, an export of this instance, under the lock.
     pub(crate) async fn call_func(
         &self,

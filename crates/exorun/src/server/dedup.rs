@@ -245,10 +245,12 @@ impl<'n> Window<'n> {
             return;
         };
         let previous = std::mem::replace(&mut entry.state, State::Running);
-        self.running += 1;
-        if let State::Done(outcome) = previous {
-            self.release(outcome.len());
+        match previous {
+            State::Running => return,
+            State::Done(outcome) => self.release(outcome.len()),
+            State::Forgotten | State::Cancelled => {}
         }
+        self.running += 1;
     }
 
     /// Outcome bytes this window holds.

@@ -81,7 +81,8 @@ pub enum Error {
 }
 
 impl Error {
-    /// The failure a peer sees for this error.
+    /// The failure a peer sees for this error: its reason, with a message meant for the peer
+    /// (the host's own text is [`Error::detail`]).
     pub fn reason(&self) -> neorpc::FailureReason {
         match self {
             Error::ExportNotFound { method, .. } => {
@@ -94,15 +95,25 @@ impl Error {
                 found: u32::try_from(*found).unwrap_or(u32::MAX),
             },
             Error::Call(e) => e.reason(),
-            Error::Panicked { message } => {
-                neorpc::FailureReason::AppTrapped(format!("host panicked: {message}"))
-            }
+            Error::Panicked { .. } => neorpc::FailureReason::AppTrapped(HOST_PANICKED.to_owned()),
             Error::ForeignFunc { .. } => {
-                neorpc::FailureReason::AppTrapped(format!("host error: {self}"))
+                neorpc::FailureReason::AppTrapped(trap::HOST_ERROR.to_owned())
             }
         }
     }
+
+    /// What [`Error::reason`] leaves out, for the node's log (see [`trap::Error::detail`]).
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            Error::Call(e) => e.detail(),
+            Error::Panicked { .. } | Error::ForeignFunc { .. } => Some(self.to_string()),
+            Error::ExportNotFound { .. } | Error::ArgumentCount { .. } => None,
+        }
+    }
 }
+
+/// What a peer reads for an [`Error::Panicked`]: the panic's message stays on the node.
+pub const HOST_PANICKED: &str = "host panicked";
 
 /// A store and the instance that lives in it.
 pub struct State {
@@ -671,6 +682,26 @@ impl InstanceHandle {
         }
         state.call(func, params, results).await?;
         Ok(true)
+    }
+
+    /// Calls `func` (an export of this instance) with the params `start` returns, asked under
+    /// the lock right before the call would start; `Ok(Err(e))` if it refused with `e`. What
+    /// `start` builds exists only while the call holds the lock: a server decodes a peer's
+    /// arguments here, so a call waiting for the instance holds its encoded bytes only.
+    pub async fn call_func_with<E>(
+        &self,
+        func: &ExportedFunc,
+        results: &mut [Val],
+        start: impl FnOnce() -> Result<Vec<Val>, E>,
+    ) -> Result<Result<(), E>, Error> {
+        let mut state = self.enter().await?;
+        let func = self.resolve(&mut state, func)?;
+        let params = match start() {
+            Ok(params) => params,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        state.call(func, &params, results).await?;
+        Ok(Ok(()))
     }
 
     /// Calls `func`, an export of this instance, under the lock.

@@ -95,6 +95,13 @@ pub trait Transport: Send + Sync + 'static {
 
     /// Awaits the next whole frame. `Ok(None)` at end of stream.
     async fn recv(&self) -> Result<Option<Vec<u8>>, Error>;
+
+    /// The largest frame `send` accepts; `usize::MAX` for a transport without a limit. A server
+    /// checks an outcome against it before sending, and answers a call whose outcome would not
+    /// fit with a `Failure` that says so.
+    fn frame_size_max(&self) -> usize {
+        usize::MAX
+    }
 }
 
 fn check_frame_size(size: usize, max: usize) -> Result<(), Error> {
@@ -183,6 +190,10 @@ impl Transport for DuplexTransport {
 
     async fn recv(&self) -> Result<Option<Vec<u8>>, Error> {
         Ok(self.rx.lock().await.recv().await)
+    }
+
+    fn frame_size_max(&self) -> usize {
+        self.frame_size_max
     }
 }
 
@@ -296,6 +307,10 @@ impl Transport for TcpTransport {
 
     async fn recv(&self) -> Result<Option<Vec<u8>>, Error> {
         self.reader.lock().await.recv(self.frame_size_max).await
+    }
+
+    fn frame_size_max(&self) -> usize {
+        self.frame_size_max
     }
 }
 

@@ -17,6 +17,12 @@
 //! - A call into an instance that an earlier trap poisoned, when building the fresh instance it
 //!   would run on failed, is [`Error::Renewal`], with why (see [`crate::instance`]); a peer sees
 //!   it as [`FailureReason::AppTrapped`].
+//!
+//! What a peer reads is [`Error::reason`]: the reason, with a message meant for the peer. The
+//! host's own text (a system's error, a remote target's name, a transport error, why a renewal
+//! failed) is [`Error::detail`], for the node's log, and never crosses: a peer sees
+//! `AppTrapped("host error")`, `Unavailable("a peer of the callee could not be reached")` or
+//! `AppTrapped("cannot renew the trapped instance")`.
 
 use neorpc::FailureReason;
 
@@ -72,7 +78,8 @@ impl Error {
         }
     }
 
-    /// The failure a peer sees for this error.
+    /// The failure a peer sees for this error: its reason, with a message meant for the peer.
+    /// The host's own text stays out of it (see [`Error::detail`]).
     pub fn reason(&self) -> FailureReason {
         match self {
             Error::OutOfFuel => FailureReason::OutOfFuel,
@@ -84,12 +91,37 @@ impl Error {
             Error::Exited { status } => {
                 FailureReason::AppTrapped(format!("exited with status {status}"))
             }
-            Error::Host { message } => FailureReason::AppTrapped(format!("host error: {message}")),
-            Error::Unavailable { message } => FailureReason::Unavailable(message.clone()),
-            Error::Renewal { .. } => FailureReason::AppTrapped(self.to_string()),
+            Error::Host { .. } => FailureReason::AppTrapped(HOST_ERROR.to_owned()),
+            Error::Unavailable { .. } => FailureReason::Unavailable(UNAVAILABLE.to_owned()),
+            Error::Renewal { .. } => FailureReason::AppTrapped(RENEWAL_FAILED.to_owned()),
+        }
+    }
+
+    /// What [`Error::reason`] leaves out, for the node's log: the whole error, when it carries
+    /// the host's own text (a system's error, a remote target's name, a transport error, why a
+    /// renewal failed). `None` when the reason says everything.
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            Error::Host { .. } | Error::Unavailable { .. } | Error::Renewal { .. } => {
+                Some(self.to_string())
+            }
+            Error::OutOfFuel
+            | Error::OutOfMemory
+            | Error::AppTrapped { .. }
+            | Error::Domain { .. }
+            | Error::Exited { .. } => None,
         }
     }
 }
+
+/// What a peer reads for an [`Error::Host`].
+pub const HOST_ERROR: &str = "host error";
+
+/// What a peer reads for an [`Error::Unavailable`].
+pub const UNAVAILABLE: &str = "a peer of the callee could not be reached";
+
+/// What a peer reads for an [`Error::Renewal`].
+pub const RENEWAL_FAILED: &str = "cannot renew the trapped instance";
 
 fn classify_trap(trap: wasmtime::Trap, memory_refused: bool) -> Error {
     if trap == wasmtime::Trap::OutOfFuel {
@@ -149,10 +181,39 @@ mod tests {
         };
         let expected = FailureReason::DomainSpecific(401, "bad password".to_owned());
         assert_eq!(FailureReason::from(domain), expected);
-        let unavailable = Error::Unavailable {
-            message: "calc: call timed out".to_owned(),
+    }
+
+    /// The host's own text stays in the detail; the peer reads a message meant for it.
+    #[test]
+    fn host_text_stays_in_the_detail() {
+        let check = |err: Error, reason: FailureReason, detail: &str| {
+            assert_eq!(err.reason(), reason);
+            assert_eq!(err.detail().as_deref(), Some(detail));
         };
-        let expected = FailureReason::Unavailable("calc: call timed out".to_owned());
-        assert_eq!(unavailable.reason(), expected);
+        let message = "kv: the value under `n` is not a counter".to_owned();
+        let host = FailureReason::AppTrapped(HOST_ERROR.to_owned());
+        check(
+            Error::Host { message },
+            host,
+            "host error: kv: the value under `n` is not a counter",
+        );
+        let message = "calc: call timed out".to_owned();
+        let unavailable = FailureReason::Unavailable(UNAVAILABLE.to_owned());
+        check(
+            Error::Unavailable { message },
+            unavailable,
+            "unavailable: calc: call timed out",
+        );
+        let renewal = Error::Renewal {
+            app: "calc-server".to_owned(),
+            source: Box::new(Error::Host {
+                message: "cannot mount /srv/data".to_owned(),
+            }),
+        };
+        let failed = FailureReason::AppTrapped(RENEWAL_FAILED.to_owned());
+        let why = "cannot renew the trapped instance of `calc-server`: host error: cannot mount \
+                   /srv/data";
+        check(renewal, failed, why);
+        assert_eq!(Error::OutOfFuel.detail(), None);
     }
 }

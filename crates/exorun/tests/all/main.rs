@@ -46,10 +46,18 @@ mod client;
 // that cannot be reached, which traps the importer as `Unavailable` down a chain of nodes.
 mod remote;
 
-// The server against a misbehaving peer, frame by frame: duplicated calls execute once, a call
-// past its deadline or cancelled while it waits for its instance does not start, garbage and
-// oversized frames disturb no other call.
+// The server against a misbehaving peer, frame by frame: duplicated calls execute once, also at
+// the dedup window's edges (evicted, cancelled, a reused seq); a call past its deadline or
+// cancelled while it waits for its instance does not start; garbage and oversized frames
+// disturb no other call; a malformed call and a reply over the frame limit are answered; a peer
+// that reads no answers freezes no instance; a host failure reaches the peer without the
+// host's text.
 mod server_faults;
+
+// The server's limits: outcomes kept for duplicates (per connection and node, in bytes), calls
+// admitted and not started (per connection and node), connections, a peer that does not read,
+// an idle connection.
+mod server_limits;
 
 // Observation hooks: a client's sent and ended calls, a server's executions, answers and
 // duplicates, exactly as they happened; the server's load gauges return to zero.

@@ -6,8 +6,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStderr, Command};
 
 use crate::support::{self, apps};
 
@@ -18,7 +18,9 @@ const EXORUN: &str = env!("CARGO_BIN_EXE_exorun");
 
 /// A running `exorun serve`; killed when dropped.
 struct ServingNode {
-    _child: Child,
+    child: Child,
+    /// The node's log (stderr), once read: kept open, so that the node can go on writing it.
+    log: Option<Lines<BufReader<ChildStderr>>>,
     /// The address it printed first.
     addr: String,
     /// What it printed after the address: the interfaces it serves.
@@ -29,8 +31,32 @@ impl ServingNode {
     /// Serves each `(name, world, interface)`: the fixture `world` as app `name`, its
     /// `exorun:apps` `interface` exposed as target `name`.
     async fn start(apps_served: &[(&str, &str, &str)]) -> anyhow::Result<ServingNode> {
-        let mut command = Command::new(EXORUN);
-        command.args(["serve", "--listen", "127.0.0.1:0"]);
+        ServingNode::spawn(Command::new(EXORUN), apps_served, &[]).await
+    }
+
+    /// Like [`ServingNode::start`], with at most `fd_limit` open file descriptors and `flags`
+    /// given to `serve`.
+    async fn start_limited(
+        apps_served: &[(&str, &str, &str)],
+        fd_limit: u32,
+        flags: &[&str],
+    ) -> anyhow::Result<ServingNode> {
+        let mut command = Command::new("sh");
+        let script = format!("ulimit -n {fd_limit} && exec \"$0\" \"$@\"");
+        command.arg("-c").arg(script).arg(EXORUN);
+        ServingNode::spawn(command, apps_served, flags).await
+    }
+
+    /// Runs `command serve` on a free loopback port with the apps and `flags`, and waits for
+    /// it to say where it listens and what it serves.
+    async fn spawn(
+        mut command: Command,
+        apps_served: &[(&str, &str, &str)],
+        flags: &[&str],
+    ) -> anyhow::Result<ServingNode> {
+        command
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(flags);
         for (name, world, interface) in apps_served {
             let path = support::fixture_path(world);
             anyhow::ensure!(
@@ -74,8 +100,31 @@ impl ServingNode {
         Ok(ServingNode {
             addr: addr.to_owned(),
             banner: printed,
-            _child: child,
+            child,
+            log: None,
         })
+    }
+
+    /// Reads the node's log (its stderr) until a line contains `text`; fails with what it read
+    /// if the node exits or says nothing of the kind in time.
+    async fn wait_for_log(&mut self, text: &str) -> anyhow::Result<()> {
+        if self.log.is_none() {
+            let stderr = self.child.stderr.take().context("no stderr pipe")?;
+            self.log = Some(BufReader::new(stderr).lines());
+        }
+        let lines = self.log.as_mut().context("no log")?;
+        let mut read = Vec::new();
+        loop {
+            let next = tokio::time::timeout(CHILD_TIMEOUT, lines.next_line()).await;
+            let next = next.with_context(|| format!("the node logged no {text:?}: {read:?}"))?;
+            let Some(line) = next? else {
+                anyhow::bail!("the node exited before logging {text:?}: {read:?}");
+            };
+            if line.contains(text) {
+                return Ok(());
+            }
+            read.push(line);
+        }
     }
 }
 
@@ -271,5 +320,43 @@ async fn calling_where_nothing_listens_fails_connecting() -> anyhow::Result<()> 
     assert_eq!(ran.stdout, "");
     let connecting = format!("connecting to {addr}");
     assert!(ran.stderr.contains(&connecting), "{ran:?}");
+    Ok(())
+}
+
+/// The file descriptors `exorun serve` may open in the next test: about 10 to start.
+const FD_LIMIT: u32 = 64;
+
+/// Out of file descriptors, `accept` fails: the node logs it, backs off, and serves again once
+/// descriptors are free (it used to exit, dropping every call in flight).
+#[tokio::test]
+async fn a_node_out_of_file_descriptors_keeps_serving() -> anyhow::Result<()> {
+    let served = [("calc", "calc-server", "calc")];
+    let mut node =
+        ServingNode::start_limited(&served, FD_LIMIT, &["--connections-max", "100000"]).await?;
+    let mut flood = Vec::new();
+    for _ in 0..2 * FD_LIMIT {
+        flood.push(tokio::net::TcpStream::connect(&node.addr).await?);
+    }
+    node.wait_for_log("accepting a connection failed").await?;
+    drop(flood);
+    let ran = exorun_call(&[&node.addr, "calc", "add", "2", "3"]).await?;
+    assert_eq!((ran.code, ran.stdout.as_str()), (Some(0), "5\n"), "{ran:?}");
+    Ok(())
+}
+
+/// `exorun serve --help` lists every limit with its default.
+#[tokio::test]
+async fn serve_help_shows_each_limit_and_its_default() -> anyhow::Result<()> {
+    let output = Command::new(EXORUN)
+        .args(["serve", "--help"])
+        // The width clap wraps at when it finds no terminal, whatever the test runs in.
+        .env("COLUMNS", "100")
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(CHILD_TIMEOUT, output).await??;
+    assert!(output.status.success(), "{output:?}");
+    let help = String::from_utf8(output.stdout)?;
+    insta::assert_snapshot!(help);
     Ok(())
 }

@@ -275,9 +275,13 @@ async fn the_server_gauges_follow_connections_and_calls() -> anyhow::Result<()> 
     while server.load().calls_running < 2 {
         tokio::task::yield_now().await;
     }
+    // Both calls wait for calc: their frames count as admitted, not started.
+    let frame_bytes = add_call(1, 2, 40).len() as u64;
     let expected = Load {
         connections: 2,
         calls_running: 2,
+        admitted_bytes: 2 * frame_bytes,
+        dedup_bytes: 0,
     };
     assert_eq!(server.load(), expected);
     // The second connection's task dies mid-call.
@@ -286,11 +290,21 @@ async fn the_server_gauges_follow_connections_and_calls() -> anyhow::Result<()> 
     let expected = Load {
         connections: 1,
         calls_running: 1,
+        admitted_bytes: frame_bytes,
+        dedup_bytes: 0,
     };
     assert_eq!(server.load(), expected);
     let _ = release.send(());
     holder.await??;
-    first.recv().await?.expect("the reply");
+    let reply = first.recv().await?.expect("the reply");
+    // The first call started and ended: its outcome is kept for copies.
+    let expected = Load {
+        connections: 1,
+        calls_running: 0,
+        admitted_bytes: 0,
+        dedup_bytes: reply.len() as u64,
+    };
+    assert_eq!(server.load(), expected);
     first.close();
     support::ended(first_serving).await?;
     assert_eq!(server.load(), Load::default());

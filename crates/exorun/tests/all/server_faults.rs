@@ -6,8 +6,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use anyhow::Context as _;
+
 use exorun::builder::InstanceBuilder;
-use exorun::client::Client;
+use exorun::client::{self, Client};
+use exorun::instance::InstanceHandle;
 use exorun::runtime::Runtime;
 use exorun::server::{self, ConnStats, Server};
 use exorun::system::KvSystem;
@@ -24,36 +27,46 @@ use wasmtime::component::Val;
 use crate::support::{self, Served, apps, string};
 
 /// A node serving kv-user's `kv-ops` as "kv", backed by a KV system the test can read.
-struct KvNode {
+pub struct KvNode {
     _runtime: Runtime,
-    kv: KvSystem,
-    server: Arc<Server>,
+    pub kv: KvSystem,
+    pub handle: InstanceHandle,
+    pub server: Arc<Server>,
 }
 
 async fn kv_node() -> anyhow::Result<KvNode> {
+    kv_node_with(server::Config::default()).await
+}
+
+/// A server configured so, exposing kv-user's `kv-ops` as "kv".
+pub async fn kv_node_with(config: server::Config) -> anyhow::Result<KvNode> {
     let runtime = support::runtime()?;
     let kv = KvSystem::new();
     let app = support::register(&runtime, "kv-user")?;
-    let builder = InstanceBuilder::new(&runtime, app).system(kv.clone());
-    let handle = builder.instantiate().await?;
-    let server = support::exposing("kv", &handle, "kv-ops")?;
+    let handle = InstanceBuilder::new(&runtime, app)
+        .system(kv.clone())
+        .instantiate()
+        .await?;
+    let mut server = Server::new(config);
+    server.expose("kv", &handle, &apps("kv-ops"))?;
     Ok(KvNode {
         _runtime: runtime,
         kv,
-        server,
+        handle,
+        server: Arc::new(server),
     })
 }
 
-fn bump_method() -> String {
+pub fn bump_method() -> String {
     server::method_name(&apps("kv-ops"), "bump")
 }
 
-fn key_args(key: &str) -> Vec<u8> {
+pub fn key_args(key: &str) -> Vec<u8> {
     codec::encode_args(&[string(key)], &[Type::String]).unwrap()
 }
 
 /// `kv-ops.bump(key)` as a `Call` frame.
-fn bump_call(seq: u64, key: &str, deadline_ms: Option<u64>) -> Vec<u8> {
+pub fn bump_call(seq: u64, key: &str, deadline_ms: Option<u64>) -> Vec<u8> {
     let (method, args) = (bump_method(), key_args(key));
     let mut call = CallEncoder::new(seq, "kv", &method, &args);
     if let Some(budget) = deadline_ms {
@@ -63,20 +76,25 @@ fn bump_call(seq: u64, key: &str, deadline_ms: Option<u64>) -> Vec<u8> {
 }
 
 /// The counter the KV system holds under `key`.
-fn counter(kv: &KvSystem, key: &str) -> Option<u64> {
+pub fn counter(kv: &KvSystem, key: &str) -> Option<u64> {
     kv.get(key).map(|text| text.parse().unwrap())
 }
 
 /// The caller's end of a connection to a real server, driven frame by frame.
-struct RawCaller {
-    transport: DuplexTransport,
-    serving: JoinHandle<Served>,
+pub struct RawCaller {
+    pub transport: DuplexTransport,
+    pub serving: JoinHandle<Served>,
 }
 
 impl RawCaller {
     /// Connects and reads the server's `Hello`.
-    async fn connect(server: &Arc<Server>) -> RawCaller {
+    pub async fn connect(server: &Arc<Server>) -> RawCaller {
         let (transport, serving) = support::serve_duplex(server);
+        RawCaller::hello(transport, serving).await
+    }
+
+    /// Takes over a connection being served, once it has sent its `Hello`.
+    pub async fn hello(transport: DuplexTransport, serving: JoinHandle<Served>) -> RawCaller {
         let caller = RawCaller { transport, serving };
         let hello = caller.recv().await;
         assert!(
@@ -86,20 +104,24 @@ impl RawCaller {
         caller
     }
 
-    async fn send(&self, bytes: &[u8]) {
+    pub async fn send(&self, bytes: &[u8]) {
         self.transport
             .send(bytes)
             .await
             .expect("send to the server");
     }
 
-    async fn recv(&self) -> Vec<u8> {
-        let received = self.transport.recv().await.expect("recv from the server");
+    /// The next frame from the server; a failure with a message, not a hang, if none comes
+    /// (in virtual time, for the tests that pause it).
+    pub async fn recv(&self) -> Vec<u8> {
+        let received = tokio::time::timeout(support::CONNECTION_END_TIMEOUT, self.transport.recv());
+        let received = received.await.expect("no frame from the server in time");
+        let received = received.expect("recv from the server");
         received.expect("the server closed the stream")
     }
 
     /// Closes our sending side; returns every frame the server still sent and its counters.
-    async fn finish(self) -> anyhow::Result<(Vec<Vec<u8>>, ConnStats)> {
+    pub async fn finish(self) -> anyhow::Result<(Vec<Vec<u8>>, ConnStats)> {
         self.transport.close();
         let mut rest = Vec::new();
         while let Some(bytes) = self.transport.recv().await? {
@@ -111,7 +133,7 @@ impl RawCaller {
 }
 
 /// The one u64 a `Reply` for `seq` carries.
-fn reply_u64(bytes: &[u8], seq: u64) -> u64 {
+pub fn reply_u64(bytes: &[u8], seq: u64) -> u64 {
     let decoded = frame::decode(bytes).expect("a well-formed frame");
     let Frame::Reply { seq: got, results } = decoded else {
         panic!("expected a Reply for {seq}, got {decoded:?}");
@@ -125,7 +147,7 @@ fn reply_u64(bytes: &[u8], seq: u64) -> u64 {
 }
 
 /// The reason of a `Failure` for `seq`.
-fn failure_reason(bytes: &[u8], seq: u64) -> FailureReason {
+pub fn failure_reason(bytes: &[u8], seq: u64) -> FailureReason {
     let decoded = frame::decode(bytes).expect("a well-formed frame");
     let Frame::Failure { seq: got, reason } = decoded else {
         panic!("expected a Failure for {seq}, got {decoded:?}");
@@ -470,5 +492,324 @@ async fn an_oversized_frame_ends_only_its_own_connection() -> anyhow::Result<()>
     }
     assert_eq!(good.pending_len(), 0);
     assert_eq!(counter(&node.kv, "n"), Some(3));
+    Ok(())
+}
+
+// ---- at most once, at the window's edges ----------------------------------------------------
+
+fn window_of(entries: usize) -> server::Config {
+    server::Config {
+        dedup_window_max: entries,
+        ..server::Config::default()
+    }
+}
+
+/// A `Protocol` failure for `seq` whose message contains `words`.
+pub fn assert_protocol_failure(bytes: &[u8], seq: u64, words: &str) {
+    let reason = failure_reason(bytes, seq);
+    let FailureReason::Protocol(message) = &reason else {
+        panic!("expected a Protocol failure for {seq}, got {reason:?}");
+    };
+    assert!(message.contains(words), "{message:?} should say {words:?}");
+}
+
+/// The window evicts in the order outcomes were kept, not by seq: the oldest outcome goes
+/// first, and a copy of a call still in the window gets its outcome again.
+#[tokio::test]
+async fn the_window_evicts_its_oldest_outcome_not_its_smallest_seq() -> anyhow::Result<()> {
+    let node = kv_node_with(window_of(2)).await?;
+    let caller = RawCaller::connect(&node.server).await;
+    let mut firsts = BTreeMap::new();
+    for (seq, value) in [(10, 1), (5, 2), (7, 3)] {
+        caller.send(&bump_call(seq, "n", None)).await;
+        let answer = caller.recv().await;
+        assert_eq!(reply_u64(&answer, seq), value);
+        firsts.insert(seq, answer);
+    }
+    // 10 was kept first: it is the one evicted, though 5 is smaller.
+    caller.send(&bump_call(5, "n", None)).await;
+    assert_eq!(caller.recv().await, firsts[&5], "5 is still in the window");
+    caller.send(&bump_call(10, "n", None)).await;
+    assert_protocol_failure(&caller.recv().await, 10, "refused");
+    assert_eq!(counter(&node.kv, "n"), Some(3), "a copy ran again");
+    let (rest, stats) = caller.finish().await?;
+    assert_eq!(rest, Vec::<Vec<u8>>::new());
+    assert_eq!((stats.calls, stats.duplicates, stats.refused), (3, 1, 1));
+    Ok(())
+}
+
+/// A copy that arrives after its call left the window is refused, never executed again:
+/// seqs on a connection increase, so a seq at or below the newest evicted one that the window
+/// does not hold has been seen.
+#[tokio::test]
+async fn a_duplicate_after_its_eviction_is_refused_not_executed() -> anyhow::Result<()> {
+    let node = kv_node_with(window_of(2)).await?;
+    let caller = RawCaller::connect(&node.server).await;
+    for seq in 1..=3 {
+        caller.send(&bump_call(seq, "n", None)).await;
+        assert_eq!(reply_u64(&caller.recv().await, seq), seq);
+    }
+    caller.send(&bump_call(1, "n", None)).await;
+    assert_protocol_failure(&caller.recv().await, 1, "refused");
+    assert_eq!(
+        counter(&node.kv, "n"),
+        Some(3),
+        "the evicted call ran again"
+    );
+    // Later seqs still run.
+    caller.send(&bump_call(4, "n", None)).await;
+    assert_eq!(reply_u64(&caller.recv().await, 4), 4);
+    let (_, stats) = caller.finish().await?;
+    assert_eq!((stats.calls, stats.refused), (4, 1));
+    Ok(())
+}
+
+/// A copy of a call that was cancelled before it started does not run either: the cancelled
+/// call stays in the window, and its copy, like it, gets no answer.
+#[tokio::test]
+async fn a_duplicate_after_a_cancel_does_not_run() -> anyhow::Result<()> {
+    let runtime = support::runtime()?;
+    let kv = KvSystem::new();
+    let app = support::register(&runtime, "kv-user")?;
+    let kv_user = InstanceBuilder::new(&runtime, app).system(kv.clone());
+    let kv_user = kv_user.instantiate().await?;
+    let mut server = Server::new(server::Config::default());
+    server.expose("kv", &kv_user, &apps("kv-ops"))?;
+    let caller = RawCaller::connect(&Arc::new(server)).await;
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let (holding, held) = tokio::sync::oneshot::channel::<()>();
+    let holder = kv_user.clone();
+    let holder = tokio::spawn(async move {
+        holder
+            .exec_async(move |_| {
+                Box::pin(async move {
+                    let _ = holding.send(());
+                    let _ = released.await;
+                })
+            })
+            .await
+    });
+    held.await?;
+    caller.send(&bump_call(1, "cancelled", None)).await;
+    caller.send(&cancel_frame(1)).await;
+    caller.send(&bump_call(2, "after", None)).await;
+    let _ = release.send(());
+    holder.await??;
+    assert_eq!(reply_u64(&caller.recv().await, 2), 1);
+    // The copy arrives after the cancelled call was let go.
+    caller.send(&bump_call(1, "cancelled", None)).await;
+    caller.send(&bump_call(3, "after", None)).await;
+    assert_eq!(reply_u64(&caller.recv().await, 3), 2);
+    assert_eq!(
+        counter(&kv, "cancelled"),
+        None,
+        "the copy of a cancelled call ran"
+    );
+    let (rest, stats) = caller.finish().await?;
+    assert_eq!(
+        rest,
+        Vec::<Vec<u8>>::new(),
+        "the cancelled call was answered"
+    );
+    assert_eq!((stats.cancelled, stats.duplicates), (1, 1));
+    Ok(())
+}
+
+/// A seq used again for another call (other arguments) is a protocol error: it neither runs
+/// nor gets the first call's outcome.
+#[tokio::test]
+async fn a_reused_seq_with_other_arguments_is_a_protocol_error() -> anyhow::Result<()> {
+    let node = kv_node().await?;
+    let caller = RawCaller::connect(&node.server).await;
+    caller.send(&bump_call(1, "a", None)).await;
+    assert_eq!(reply_u64(&caller.recv().await, 1), 1);
+    caller.send(&bump_call(1, "b", None)).await;
+    assert_protocol_failure(&caller.recv().await, 1, "seq 1");
+    assert_eq!(counter(&node.kv, "a"), Some(1));
+    assert_eq!(counter(&node.kv, "b"), None, "the reused seq ran");
+    // An exact copy still gets the first outcome.
+    caller.send(&bump_call(1, "a", None)).await;
+    assert_eq!(reply_u64(&caller.recv().await, 1), 1);
+    let (_, stats) = caller.finish().await?;
+    assert_eq!((stats.calls, stats.duplicates, stats.refused), (1, 1, 1));
+    Ok(())
+}
+
+// ---- answers that cannot be sent, calls that cannot be read ----------------------------------
+
+/// A reply over the transport's frame limit is replaced by a `Failure` for the same call that
+/// says how large the result was and what the limit is; the caller does not wait out its
+/// timeout. A copy of the call gets the same failure.
+#[tokio::test(start_paused = true)]
+async fn a_reply_over_the_frame_limit_becomes_a_failure_for_its_call() -> anyhow::Result<()> {
+    let node = kv_node().await?;
+    let big = "x".repeat(60 * 1024);
+    node.kv.set("big".to_owned(), big)?;
+    let frame_size_max = 32 * 1024;
+    let (near, far) = transport::duplex_pair_with_frame_size_max(8, frame_size_max);
+    let server = Arc::clone(&node.server);
+    let serving = tokio::spawn(async move { server.serve(Arc::new(far)).await });
+    let client = Client::new(Arc::new(near));
+    let method = server::method_name(&apps("kv-ops"), "fetch");
+    let fetched = client.call_raw("kv", &method, &key_args("big")).await;
+    let Err(client::Error::Failed(FailureReason::Protocol(message))) = fetched else {
+        anyhow::bail!("expected a Protocol failure, got {fetched:?}");
+    };
+    assert!(message.contains("too large"), "{message}");
+    assert!(message.contains(&frame_size_max.to_string()), "{message}");
+    let size = message
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|word| word.parse::<usize>().ok())
+        .find(|n| *n > frame_size_max);
+    assert!(
+        size.is_some(),
+        "the message names the result's size: {message}"
+    );
+    // A small result on the same connection still arrives.
+    let fetched = client.call_raw("kv", &method, &key_args("none")).await?;
+    let vals = codec::decode_results(&fetched, &[Type::Option(Box::new(Type::String))])?;
+    assert_eq!(vals, [Val::Option(None)]);
+    drop(client);
+    let stats = support::ended(serving).await?;
+    assert_eq!(stats.too_large, 1);
+    Ok(())
+}
+
+/// A `Call` frame that does not decode, but whose seq can be read, is answered with a protocol
+/// failure for that seq, naming what was wrong; one answer per seq.
+#[tokio::test(start_paused = true)]
+async fn a_malformed_call_with_a_readable_seq_gets_a_protocol_failure() -> anyhow::Result<()> {
+    let node = kv_node().await?;
+    let caller = RawCaller::connect(&node.server).await;
+    let mut bad = neopack::Encoder::new();
+    bad.variant_begin(frame::kind::CALL)?;
+    bad.list_begin()?;
+    bad.u64(4)?;
+    bad.str("kv")?;
+    bad.str(&bump_method())?;
+    // The deadline is an option: case 7 does not exist.
+    bad.variant_begin(7)?;
+    bad.unit()?;
+    bad.variant_end()?;
+    bad.raw_bytes(&key_args("n"))?;
+    bad.list_end()?;
+    bad.variant_end()?;
+    let bad = bad.into_bytes()?;
+    caller.send(&bad).await;
+    assert_protocol_failure(&caller.recv().await, 4, "deadline");
+    // Its copy gets nothing more; a call on the next seq runs.
+    caller.send(&bad).await;
+    caller.send(&bump_call(5, "n", None)).await;
+    assert_eq!(reply_u64(&caller.recv().await, 5), 1);
+    let (rest, stats) = caller.finish().await?;
+    assert_eq!(rest, Vec::<Vec<u8>>::new());
+    assert_eq!((stats.calls, stats.malformed), (1, 2));
+    Ok(())
+}
+
+// ---- one peer's sends hold up no one else -----------------------------------------------------
+
+/// Connection A asks for answers it does not read: a duplicate's answer fills its queue, then
+/// another duplicate's answer has to wait. Meanwhile A's call 3 was first in line for calc's
+/// lock. Client B, on its own connection, still gets calc: A's waiting answer does not stop
+/// A's call 3 from running and letting go of the lock.
+#[tokio::test(start_paused = true)]
+async fn a_peer_that_reads_no_answers_freezes_no_instance() -> anyhow::Result<()> {
+    let runtime = support::runtime()?;
+    let calc = support::instantiate(&runtime, "calc-server").await?;
+    let server = support::exposing("calc", &calc, "calc")?;
+    // Connection A holds one frame each way.
+    let (a, far) = transport::duplex_pair(1);
+    let serving = Arc::clone(&server);
+    let _serving_a = tokio::spawn(async move { serving.serve(Arc::new(far)).await });
+    a.recv().await?.context("A's Hello")?;
+    a.send(&add_call(1, 1, 1)).await?;
+    a.recv().await?.context("the reply to 1")?;
+    // The copy's answer fills A's queue; A reads no more.
+    a.send(&add_call(1, 1, 1)).await?;
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let (holding, held) = tokio::sync::oneshot::channel::<()>();
+    let holder = calc.clone();
+    let holder = tokio::spawn(async move {
+        holder
+            .exec_async(move |_| {
+                Box::pin(async move {
+                    let _ = holding.send(());
+                    let _ = released.await;
+                })
+            })
+            .await
+    });
+    held.await?;
+    a.send(&add_call(3, 2, 2)).await?;
+    a.send(&add_call(1, 1, 1)).await?;
+    for _ in 0..8 {
+        tokio::task::yield_now().await;
+    }
+    let _ = release.send(());
+    holder.await??;
+    let (b, _serving_b) = support::connect_duplex(&server);
+    let method = server::method_name(&apps("calc"), "add");
+    let sum = b
+        .call_with_timeout(
+            "calc",
+            &method,
+            &[Val::S32(1), Val::S32(2)],
+            &[Type::S32, Type::S32],
+            &[Type::S32],
+            std::time::Duration::from_secs(10),
+        )
+        .await;
+    assert_eq!(sum?, [Val::S32(3)], "B could not get calc");
+    drop(a);
+    Ok(())
+}
+
+// ---- what a peer learns -----------------------------------------------------------------------
+
+/// Keeps the details a server withholds from its peers, for its log.
+#[derive(Default)]
+struct Withheld {
+    details: std::sync::Mutex<Vec<(u64, String)>>,
+}
+
+impl server::Observe for Withheld {
+    fn executing(&self, _seq: u64, _target: &str, _method: &str) {}
+
+    fn answered(&self, _seq: u64, _reply: bool) {}
+
+    fn duplicate(&self, _seq: u64) {}
+
+    fn failure_detail(&self, seq: u64, detail: &str) {
+        self.details.lock().unwrap().push((seq, detail.to_owned()));
+    }
+}
+
+/// A host failure reaches a remote caller as its reason and a message meant for it; the host's
+/// own text (here the KV system's error, naming the key) stays on the node, for its log.
+#[tokio::test]
+async fn a_host_failure_reaches_the_peer_without_the_hosts_text() -> anyhow::Result<()> {
+    let node = kv_node().await?;
+    node.kv.set("n".to_owned(), "not a number".to_owned())?;
+    let (near, far) = transport::duplex_pair(8);
+    let withheld = Arc::new(Withheld::default());
+    let observer = Arc::clone(&withheld) as Arc<dyn server::Observe>;
+    let server = Arc::clone(&node.server);
+    let serving =
+        tokio::spawn(async move { server.serve_observed(Arc::new(far), Some(observer)).await });
+    let client = Client::new(Arc::new(near));
+    let bumped = bump(&client).await;
+    let Err(error) = bumped else {
+        anyhow::bail!("bumping a value that is no counter succeeded");
+    };
+    let client::Error::Failed(reason) = error.downcast::<client::Error>()? else {
+        anyhow::bail!("expected a failure from the peer");
+    };
+    assert_eq!(reason, FailureReason::AppTrapped("host error".to_owned()));
+    let details = withheld.details.lock().unwrap().clone();
+    let expected = "host error: kv: the value under `n` is not a counter".to_owned();
+    assert_eq!(details, [(1, expected)]);
+    drop(client);
+    support::ended(serving).await?;
     Ok(())
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use exorun::builder::{InstanceBuilder, Linkable};
 use exorun::client::Client;
-use exorun::instance::InstanceHandle;
+use exorun::instance::{self, InstanceHandle};
 use exorun::runtime::{AppId, Runtime};
 use exorun::server::{self, ConnStats, Server};
 use exorun::session::Connect;
@@ -335,4 +335,45 @@ pub async fn disconnected(client: &Client) -> anyhow::Result<()> {
 )]
 pub fn now() -> tokio::time::Instant {
     tokio::time::Instant::now()
+}
+
+// ---- holding an instance --------------------------------------------------------------------
+
+/// Someone else holding an instance's lock, so that calls into it wait, until released.
+pub struct Held {
+    release: tokio::sync::oneshot::Sender<()>,
+    holder: JoinHandle<Result<(), instance::Error>>,
+}
+
+/// Takes `handle`'s lock and keeps it until [`Held::release`].
+pub async fn hold(handle: &InstanceHandle) -> anyhow::Result<Held> {
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let (holding, held) = tokio::sync::oneshot::channel::<()>();
+    let handle = handle.clone();
+    let holder = tokio::spawn(async move {
+        handle
+            .exec_async(move |_| {
+                Box::pin(async move {
+                    let _ = holding.send(());
+                    let _ = released.await;
+                })
+            })
+            .await
+    });
+    held.await.context("the holder never got the lock")?;
+    Ok(Held { release, holder })
+}
+
+impl Held {
+    /// Lets go of the lock.
+    pub async fn release(self) -> anyhow::Result<()> {
+        let _ = self.release.send(());
+        Ok(self.holder.await??)
+    }
+}
+
+/// Lets every task run until none can, in virtual time: the runtime moves its paused clock (or
+/// madsim its simulated one) only once every task waits.
+pub async fn settle() {
+    tokio::time::sleep(Duration::from_millis(1)).await;
 }

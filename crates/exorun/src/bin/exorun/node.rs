@@ -57,7 +57,78 @@ struct Serve {
     /// Memory limit per instance, in MiB.
     #[arg(long)]
     memory_mib: Option<usize>,
+    #[command(flatten)]
+    limits: Limits,
 }
+
+/// What a peer can make the node hold: the fields of `server::Config`.
+#[derive(Parser)]
+#[command(next_help_heading = "Limits")]
+struct Limits {
+    /// Connections served at once; more are refused. Each is a file descriptor: keep it below
+    /// the process's limit (ulimit -n).
+    #[arg(long, default_value_t = server::CONNECTIONS_MAX)]
+    connections_max: usize,
+    /// Calls running at once per connection; at the limit the node stops reading it.
+    #[arg(long, default_value_t = server::CALLS_IN_FLIGHT_MAX)]
+    calls_in_flight_max: usize,
+    /// Bytes of calls one connection may have waiting to start; at the limit the node stops
+    /// reading it.
+    #[arg(long, default_value_t = server::ADMITTED_BYTES_MAX)]
+    admitted_bytes_max: usize,
+    /// Bytes of calls waiting to start over all connections; a call beyond it fails with
+    /// Overloaded.
+    #[arg(long, default_value_t = server::ADMITTED_NODE_BYTES_MAX)]
+    admitted_node_bytes_max: usize,
+    /// Finished calls remembered per connection, so that a duplicated call never runs twice;
+    /// an older duplicate is refused.
+    #[arg(long, default_value_t = server::DEDUP_WINDOW_MAX)]
+    dedup_window_max: usize,
+    /// Bytes of outcomes one connection keeps to answer duplicates again; past it the oldest
+    /// are let go (a duplicate of one is refused).
+    #[arg(long, default_value_t = server::DEDUP_WINDOW_BYTES_MAX)]
+    dedup_window_bytes_max: usize,
+    /// Bytes of outcomes kept to answer duplicates over all connections.
+    #[arg(long, default_value_t = server::DEDUP_NODE_BYTES_MAX)]
+    dedup_node_bytes_max: usize,
+    /// Milliseconds a frame may wait for the peer to take it; a peer that does not read is
+    /// disconnected after that.
+    #[arg(long, default_value_t = millis(server::SEND_TIMEOUT))]
+    send_timeout_ms: u64,
+    /// Milliseconds a connection may receive nothing and run nothing before it is closed.
+    #[arg(long, default_value_t = millis(server::IDLE_TIMEOUT))]
+    idle_timeout_ms: u64,
+}
+
+impl Limits {
+    fn config(&self, node: &str) -> server::Config {
+        server::Config {
+            node: node.to_owned(),
+            dedup_window_max: self.dedup_window_max,
+            dedup_window_bytes_max: self.dedup_window_bytes_max,
+            dedup_node_bytes_max: self.dedup_node_bytes_max,
+            calls_in_flight_max: self.calls_in_flight_max,
+            admitted_bytes_max: self.admitted_bytes_max,
+            admitted_node_bytes_max: self.admitted_node_bytes_max,
+            connections_max: self.connections_max,
+            send_timeout: Duration::from_millis(self.send_timeout_ms),
+            idle_timeout: Duration::from_millis(self.idle_timeout_ms),
+        }
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The first pause after `accept` fails (out of file descriptors, say), doubling while it keeps
+/// failing, up to [`ACCEPT_BACKOFF_MAX`].
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
+
+/// The longest pause between two failed `accept`s.
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+const _: () = assert!(ACCEPT_BACKOFF_MIN.as_nanos() <= ACCEPT_BACKOFF_MAX.as_nanos());
 
 #[derive(Parser)]
 struct Call {
@@ -74,6 +145,15 @@ struct Call {
     /// Give up after this many milliseconds.
     #[arg(long, default_value_t = 30_000)]
     timeout_ms: u64,
+}
+
+/// A line in the node's log, stderr. Unlike `eprintln!`, it never panics: a node whose stderr
+/// is gone (closed pipe, full disk) keeps serving, unlogged.
+macro_rules! log {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
 }
 
 pub fn main() -> ExitCode {
@@ -115,10 +195,7 @@ async fn run_serve(args: Serve) -> anyhow::Result<ExitCode> {
     }
     let runtime = Runtime::with_config(config).context("starting the runtime")?;
     let kv = KvSystem::new();
-    let mut server = Server::new(server::Config {
-        node: args.node.clone(),
-        ..Default::default()
-    });
+    let mut server = Server::new(args.limits.config(&args.node));
     let mut handles = std::collections::BTreeMap::new();
     for app in &args.apps {
         let (name, path) = split_pair(app, "--app")?;
@@ -166,25 +243,70 @@ fn print_offer(offer: &Offer) {
     }
 }
 
+/// Serves every connection, for as long as the node runs. A failed `accept` (out of file
+/// descriptors, a connection reset before it was taken) is logged and retried after a pause
+/// that doubles while it keeps failing: it never ends the node, whose calls in flight go on.
 async fn accept_loop(
     listener: tokio::net::TcpListener,
     server: Arc<Server>,
 ) -> anyhow::Result<ExitCode> {
+    let mut backoff = ACCEPT_BACKOFF_MIN;
     loop {
-        let (stream, peer) = listener.accept().await.context("accepting a connection")?;
-        let transport = match TcpTransport::from_stream(stream) {
-            Ok(transport) => transport,
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
             Err(e) => {
-                eprintln!("connection from {peer}: {e}");
+                let pause = backoff.as_millis();
+                log!("accepting a connection failed: {e}; trying again in {pause} ms");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
                 continue;
             }
         };
-        let server = Arc::clone(&server);
-        tokio::spawn(async move {
-            if let Err(e) = server.serve(Arc::new(transport)).await {
-                eprintln!("connection from {peer}: {e}");
-            }
-        });
+        backoff = ACCEPT_BACKOFF_MIN;
+        serve_connection(&server, stream, peer);
+    }
+}
+
+/// Serves one accepted connection in a task of its own; what goes wrong is logged.
+fn serve_connection(server: &Arc<Server>, stream: tokio::net::TcpStream, peer: SocketAddr) {
+    let transport = match TcpTransport::from_stream(stream) {
+        Ok(transport) => transport,
+        Err(e) => {
+            log!("connection from {peer}: {e}");
+            return;
+        }
+    };
+    let server = Arc::clone(server);
+    let log: Arc<dyn server::Observe> = Arc::new(ConnLog { peer });
+    tokio::spawn(async move {
+        if let Err(e) = server.serve_observed(Arc::new(transport), Some(log)).await {
+            log!("connection from {peer}: {e}");
+        }
+    });
+}
+
+/// The node's log of one connection: what the peer was not told (host errors in full) and
+/// the calls refused.
+struct ConnLog {
+    peer: SocketAddr,
+}
+
+impl server::Observe for ConnLog {
+    fn executing(&self, _seq: u64, _target: &str, _method: &str) {}
+
+    fn answered(&self, _seq: u64, _reply: bool) {}
+
+    fn duplicate(&self, _seq: u64) {}
+
+    fn refused(&self, seq: u64, reason: &neorpc::FailureReason) {
+        log!(
+            "connection from {}: call {seq} refused: {reason}",
+            self.peer
+        );
+    }
+
+    fn failure_detail(&self, seq: u64, detail: &str) {
+        log!("connection from {}: call {seq} failed: {detail}", self.peer);
     }
 }
 

@@ -94,20 +94,9 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Transport(e) => Some(e),
-            Error::Failed(reason) => Some(reason),
-            Error::Codec(e) => Some(e),
-            Error::Protocol(e) => Some(e),
-            Error::Timeout
-            | Error::Disconnected
-            | Error::Contract(_)
-            | Error::Unreachable { .. } => None,
-        }
-    }
-}
+/// No `source()`: every message that wraps another error includes it, so a chain printed with
+/// `{:#}` says each cause once.
+impl std::error::Error for Error {}
 
 /// A transport that reports [`transport::Error::Closed`] has lost its peer: that is a
 /// disconnect, like the end of the stream.

@@ -59,14 +59,9 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Pack(e) => Some(e),
-            _ => None,
-        }
-    }
-}
+/// No `source()`: the message of [`Error::Pack`] includes the neopack error, so a chain printed
+/// with `{:#}` says it once.
+impl std::error::Error for Error {}
 
 impl From<neopack::Error> for Error {
     fn from(e: neopack::Error) -> Self {

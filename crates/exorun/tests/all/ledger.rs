@@ -33,7 +33,7 @@ async fn link_error(
 fn contract(err: builder::Error) -> anyhow::Result<(String, ledger::Error)> {
     let builder::Error::Bind {
         interface,
-        source: bind::Error::Contract(contract),
+        cause: bind::Error::Contract(contract),
     } = err
     else {
         anyhow::bail!("expected a contract violation, got {err}");
@@ -153,7 +153,7 @@ async fn resources_are_refused_on_a_remote_boundary() -> anyhow::Result<()> {
 async fn resources_are_refused_on_a_local_link_too() -> anyhow::Result<()> {
     let (_rt, err) = link_error("counter-client", &apps("counters"), "counter-server").await?;
     let builder::Error::Bind {
-        source: bind::Error::ResourceUnsupported { interface },
+        cause: bind::Error::ResourceUnsupported { interface },
         ..
     } = err
     else {

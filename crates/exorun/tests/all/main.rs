@@ -17,6 +17,9 @@ mod instance_handle;
 // The registry: concurrent registration gives unique, retrievable ids; unknown ids are NotFound.
 mod registry;
 
+// Errors: every variant of every error type prints each cause once, chain included.
+mod errors;
+
 // The Ledger: interface schemas, and contract violations rejected at link time.
 mod ledger;
 

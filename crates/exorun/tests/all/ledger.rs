@@ -175,3 +175,17 @@ async fn an_unlinked_import_fails_before_instantiation() -> anyhow::Result<()> {
     assert!(message.contains(&apps("calc")), "{message}");
     Ok(())
 }
+
+/// The refusal above is where users look for it: the README and ARCHITECTURE.md say that a
+/// local link refuses resources, not only a remote one.
+#[test]
+fn the_docs_say_resources_cross_no_link() -> anyhow::Result<()> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for doc in ["README.md", "ARCHITECTURE.md"] {
+        let text = std::fs::read_to_string(root.join(doc))?;
+        for needed in ["ResourceUnsupported", "ResourceOnRemoteBoundary"] {
+            assert!(text.contains(needed), "{doc} does not mention {needed}");
+        }
+    }
+    Ok(())
+}

@@ -3,7 +3,9 @@
 //! A node chooses what to expose: [`Server::expose`] makes one interface of one instance
 //! callable under a target name, and nothing else is. On each connection the server first sends
 //! `Hello` with its [`Offer`] (the exposed interfaces' schemas, so that a caller can check the
-//! contract before its first call), then serves frames until the stream ends.
+//! contract before its first call), then serves frames until the stream ends. A caller may send
+//! a `Hello` of its own: at most one, of our protocol version; another version or a second
+//! `Hello` ends the connection ([`Error::Handshake`]).
 //!
 //! Every `Call` ends in exactly one `Reply` or `Failure`:
 //!
@@ -39,7 +41,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -79,6 +81,10 @@ pub enum Error {
     /// The offer could not be encoded.
     #[error("encoding the offer: {0}")]
     Encode(neorpc::Error),
+    /// The peer broke the handshake (a `Hello` of another version, or a second `Hello`): the
+    /// server stopped reading the connection.
+    #[error("the peer's Hello: {0}")]
+    Handshake(neorpc::Error),
 }
 
 /// Server settings.
@@ -349,10 +355,12 @@ impl Server {
                     let bytes = match received {
                         Ok(Some(bytes)) => bytes,
                         Ok(None) => break Ok(()),
-                        Err(e) => break Err(e),
+                        Err(e) => break Err(Error::Transport(e)),
                     };
-                    let Some(call) = self.dispatch(&conn, &bytes).await else {
-                        continue;
+                    let call = match self.dispatch(&conn, &bytes).await {
+                        Ok(Some(call)) => call,
+                        Ok(None) => continue,
+                        Err(e) => break Err(e),
                     };
                     // Backpressure: while the window is full, stop reading the stream.
                     while running.len() >= in_flight_max {
@@ -369,11 +377,12 @@ impl Server {
         Ok(conn.stats())
     }
 
-    /// Handles one frame; a `Call` to execute is handed back to the connection loop.
-    async fn dispatch(&self, conn: &Conn, bytes: &[u8]) -> Option<Call> {
+    /// Handles one frame; a `Call` to execute is handed back to the connection loop, a broken
+    /// handshake ends the connection.
+    async fn dispatch(&self, conn: &Conn, bytes: &[u8]) -> Result<Option<Call>, Error> {
         let Ok(frame) = frame::decode(bytes) else {
             conn.count(&conn.malformed);
-            return None;
+            return Ok(None);
         };
         match frame {
             Frame::Call {
@@ -391,13 +400,13 @@ impl Server {
                     deadline,
                     args: args.to_vec(),
                 };
-                return admit(conn, call).await;
+                return Ok(admit(conn, call).await);
             }
             Frame::Cancel { seq } => conn.cancel(seq),
-            Frame::Hello { .. } => {}
+            Frame::Hello { version, .. } => conn.hello(version).map_err(Error::Handshake)?,
             Frame::Reply { .. } | Frame::Failure { .. } => conn.count(&conn.unexpected),
         }
-        None
+        Ok(None)
     }
 
     async fn run(&self, conn: &Conn, call: Call, _running: Gauge<'_>) {
@@ -595,6 +604,8 @@ struct Conn {
     seen: std::sync::Mutex<BTreeMap<u64, Seen>>,
     cancelled_seqs: std::sync::Mutex<BTreeSet<u64>>,
     dedup_window_max: usize,
+    /// Whether the peer sent its `Hello` (optional, at most one).
+    hello_seen: AtomicBool,
     calls: AtomicU64,
     duplicates: AtomicU64,
     malformed: AtomicU64,
@@ -616,6 +627,7 @@ impl Conn {
             seen: std::sync::Mutex::new(BTreeMap::new()),
             cancelled_seqs: std::sync::Mutex::new(BTreeSet::new()),
             dedup_window_max: config.dedup_window_max.max(1),
+            hello_seen: AtomicBool::new(false),
             calls: AtomicU64::new(0),
             duplicates: AtomicU64::new(0),
             malformed: AtomicU64::new(0),
@@ -624,6 +636,14 @@ impl Conn {
             deadline_exceeded: AtomicU64::new(0),
             renewals: AtomicU64::new(0),
         }
+    }
+
+    /// The peer's `Hello`: it may send one, of our protocol version.
+    fn hello(&self, version: u32) -> Result<(), neorpc::Error> {
+        if self.hello_seen.swap(true, Ordering::SeqCst) {
+            return Err(neorpc::Error::SecondHello);
+        }
+        frame::check_version(version)
     }
 
     fn count(&self, counter: &AtomicU64) {

@@ -36,6 +36,10 @@ pub enum Error {
         group: u32,
         found: u32,
     },
+    /// A peer's `Hello` announces a protocol version other than ours.
+    Version { peer: u32, ours: u32 },
+    /// A peer sent a second `Hello` on one connection: a connection has one handshake.
+    SecondHello,
 }
 
 impl fmt::Display for Error {
@@ -55,6 +59,10 @@ impl fmt::Display for Error {
             Error::GroupCount { what, group, found } => {
                 write!(f, "{what} holds {found} values, not groups of {group}")
             }
+            Error::Version { peer, ours } => {
+                write!(f, "peer speaks neorpc version {peer}, we speak {ours}")
+            }
+            Error::SecondHello => write!(f, "the peer sent a second Hello"),
         }
     }
 }

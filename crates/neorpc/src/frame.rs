@@ -19,8 +19,21 @@ use neopack::{Decoder, Encoder};
 
 use crate::error::{Error, FailureReason};
 
-/// The protocol version carried by `Hello`.
+/// The protocol version carried by `Hello`. Both ends check the other's: a peer of another
+/// version is refused ([`check_version`]).
 pub const VERSION: u32 = 1;
+
+/// Succeeds if `version`, from a peer's `Hello`, is ours ([`VERSION`]); else
+/// [`Error::Version`].
+pub fn check_version(version: u32) -> Result<(), Error> {
+    if version != VERSION {
+        return Err(Error::Version {
+            peer: version,
+            ours: VERSION,
+        });
+    }
+    Ok(())
+}
 
 /// Frame kinds: the discriminant of a frame's outer variant. Stable: append only.
 pub mod kind {

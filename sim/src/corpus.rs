@@ -61,12 +61,12 @@ pub enum Error {
     /// The text is not TOML or not an entry's shape; `message` is the parser's, with the line.
     #[error("corpus entry `{}`: TOML: {message}", path.display())]
     Parse { path: PathBuf, message: String },
-    /// A file or directory could not be read or written.
-    #[error("corpus `{}`: {source}", path.display())]
+    /// A file or directory could not be read or written. The message includes the cause, so
+    /// it is not also the error's `source()`: a chain printed with `{:#}` says it once.
+    #[error("corpus `{}`: {cause}", path.display())]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -79,9 +79,9 @@ fn invalid(path: &Path, field: impl Into<String>, reason: impl Into<String>) -> 
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
+    move |cause| Error::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     }
 }
 
@@ -557,6 +557,30 @@ mod tests {
 
     fn path() -> &'static Path {
         Path::new("corpus/double-execute-17.toml")
+    }
+
+    #[test]
+    fn every_error_prints_its_cause_once() {
+        let errors = [
+            invalid(path(), "entry.trace_hash", "expected 16 hex digits"),
+            Error::Parse {
+                path: path().to_path_buf(),
+                message: "expected `=`, line 3".into(),
+            },
+            io(path())(std::io::Error::other("disk on fire")),
+        ];
+        for error in &errors {
+            // A message that includes a cause does not also return it as its source.
+            let mut current: &dyn std::error::Error = error;
+            while let Some(source) = current.source() {
+                let (outer, inner) = (current.to_string(), source.to_string());
+                assert!(!outer.contains(&inner), "{outer:?} repeats {inner:?}");
+                current = source;
+            }
+        }
+        let printed = errors[2].to_string();
+        assert_eq!(printed.matches("disk on fire").count(), 1, "{printed}");
+        assert!(std::error::Error::source(&errors[2]).is_none());
     }
 
     fn round_trip(entry: &Entry) {

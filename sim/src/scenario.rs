@@ -105,12 +105,12 @@ pub enum Error {
     /// parser's own text, which names the key and the line.
     #[error("scenario TOML: {message}")]
     Parse { message: String },
-    /// The scenario file could not be read.
-    #[error("scenario file `{}`: {source}", path.display())]
+    /// The scenario file could not be read. The message includes the cause, so it is not
+    /// also the error's `source()`: a chain printed with `{:#}` says it once.
+    #[error("scenario file `{}`: {cause}", path.display())]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -578,9 +578,9 @@ impl Scenario {
     /// Reads, parses and validates the scenario file at `path`.
     pub fn load(path: impl AsRef<Path>) -> Result<Scenario, Error> {
         let path = path.as_ref();
-        let io = |source| Error::Io {
+        let io = |cause| Error::Io {
             path: path.to_path_buf(),
-            source,
+            cause,
         };
         let file = std::fs::File::open(path).map_err(io)?;
         let mut text = String::new();
@@ -2031,6 +2031,14 @@ mod tests {
             error.to_string().contains("no-such-scenario.toml"),
             "{error}"
         );
+        // The i/o error is in the message, once, and so not also the error's source: a chain
+        // printed with `{:#}` says it once.
+        let Error::Io { cause, .. } = &error else {
+            panic!("not an i/o error: {error:?}");
+        };
+        let printed = error.to_string();
+        assert_eq!(printed.matches(&cause.to_string()).count(), 1, "{printed}");
+        assert!(std::error::Error::source(&error).is_none(), "{error:?}");
     }
 
     // ---- the seed's form ----

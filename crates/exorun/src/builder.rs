@@ -70,15 +70,16 @@ pub(crate) enum LinkKey {
     Remote(usize),
 }
 
-/// What can go wrong building an instance.
+/// What can go wrong building an instance. A message that includes a `cause` does not also
+/// return it as `source()`: a chain printed with `{:#}` says each cause once.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
     Runtime(#[from] runtime::Error),
-    #[error("linking `{interface}`: {source}")]
+    #[error("linking `{interface}`: {cause}")]
     Bind {
         interface: String,
-        source: bind::Error,
+        cause: bind::Error,
     },
     #[error(transparent)]
     System(#[from] system::Error),
@@ -87,8 +88,8 @@ pub enum Error {
     #[error("cannot link app `{app}`: {message}")]
     Unlinked { app: String, message: String },
     /// The component's start-up code failed.
-    #[error("instantiating app `{app}`: {source}")]
-    Instantiate { app: String, source: trap::Error },
+    #[error("instantiating app `{app}`: {cause}")]
+    Instantiate { app: String, cause: trap::Error },
 }
 
 /// A step of context configuration, replayable: it runs on every context the instance gets.
@@ -299,10 +300,10 @@ impl Recipe {
         Ok(State::new(store, instance, self.sync))
     }
 
-    fn instantiate_error(&self, source: trap::Error) -> Error {
+    fn instantiate_error(&self, cause: trap::Error) -> Error {
         Error::Instantiate {
             app: self.app.clone(),
-            source,
+            cause,
         }
     }
 }
@@ -315,9 +316,9 @@ async fn link_import(
     link: &Linkable,
     calls: bind::Calls,
 ) -> Result<(), Error> {
-    let bind_error = |source: bind::Error| Error::Bind {
+    let bind_error = |cause: bind::Error| Error::Bind {
         interface: interface.to_owned(),
-        source,
+        cause,
     };
     if let Linkable::System(_) = link {
         return Ok(());

@@ -94,20 +94,9 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Transport(e) => Some(e),
-            Error::Failed(reason) => Some(reason),
-            Error::Codec(e) => Some(e),
-            Error::Protocol(e) => Some(e),
-            Error::Timeout
-            | Error::Disconnected
-            | Error::Contract(_)
-            | Error::Unreachable { .. } => None,
-        }
-    }
-}
+/// No `source()`: every message that wraps another error includes it, so a chain printed with
+/// `{:#}` says each cause once.
+impl std::error::Error for Error {}
 
 /// A transport that reports [`transport::Error::Closed`] has lost its peer: that is a
 /// disconnect, like the end of the stream.
@@ -397,8 +386,11 @@ impl Client {
         self.peer_hello_with_timeout(self.config.timeout).await
     }
 
-    /// The peer's `Hello` (the latest, if it sent several), waiting for it within `timeout`.
-    /// [`Error::Disconnected`] if the stream ended without one.
+    /// The peer's `Hello`, waiting for it within `timeout`. [`Error::Disconnected`] if the
+    /// stream ended without one. Its version is the caller's to check
+    /// ([`neorpc::frame::check_version`]). A peer that sends a second `Hello` breaks the
+    /// protocol: the client disconnects ([`Client::disconnect_cause`] says why), and this keeps
+    /// returning the first.
     pub async fn peer_hello_with_timeout(&self, timeout: Duration) -> Result<PeerHello, Error> {
         let mut hello = self.hello.clone();
         let deadline = deadline_after(timeout);
@@ -421,7 +413,8 @@ impl Client {
         self.shared.disconnected.load(Ordering::SeqCst)
     }
 
-    /// Why the stream ended, if the transport failed (rather than the peer closing it).
+    /// Why the stream ended, if the transport failed or the peer broke the protocol (rather than
+    /// the peer closing it).
     pub fn disconnect_cause(&self) -> Option<String> {
         lock(&self.shared.disconnect_cause).clone()
     }
@@ -640,24 +633,32 @@ async fn pump(
     hello: watch::Sender<Option<PeerHello>>,
 ) {
     let cause = loop {
-        match transport.recv().await {
+        let routed = match transport.recv().await {
             Ok(Some(frame)) => shared.route(frame, &hello),
             Ok(None) => break None,
-            Err(e) => break Some(e),
+            Err(e) => break Some(e.to_string()),
+        };
+        if let Err(e) = routed {
+            break Some(format!("protocol: {e}"));
         }
     };
     shared.disconnect(cause);
 }
 
 impl Shared {
-    fn route(&self, frame: Vec<u8>, hello: &watch::Sender<Option<PeerHello>>) {
+    /// Hands a frame on; a breach of the protocol that ends the connection is an error.
+    fn route(
+        &self,
+        frame: Vec<u8>,
+        hello: &watch::Sender<Option<PeerHello>>,
+    ) -> Result<(), neorpc::Error> {
         let Ok(kind) = neopack::Decoder::new(&frame).variant() else {
             self.malformed_frames.fetch_add(1, Ordering::Relaxed);
-            return;
+            return Ok(());
         };
         match kind {
             frame::kind::REPLY | frame::kind::FAILURE => self.route_answer(frame),
-            frame::kind::HELLO => self.route_hello(&frame, hello),
+            frame::kind::HELLO => return self.route_hello(&frame, hello),
             frame::kind::CALL | frame::kind::CANCEL => {
                 self.unexpected_frames.fetch_add(1, Ordering::Relaxed);
             }
@@ -665,6 +666,7 @@ impl Shared {
                 self.malformed_frames.fetch_add(1, Ordering::Relaxed);
             }
         }
+        Ok(())
     }
 
     fn route_answer(&self, frame: Vec<u8>) {
@@ -694,7 +696,13 @@ impl Shared {
         others.filter(|other| *other != seq).min().unwrap_or(seq)
     }
 
-    fn route_hello(&self, frame: &[u8], hello: &watch::Sender<Option<PeerHello>>) {
+    /// Keeps the peer's `Hello` for [`Client::peer_hello`]; a second one is
+    /// [`neorpc::Error::SecondHello`].
+    fn route_hello(
+        &self,
+        frame: &[u8],
+        hello: &watch::Sender<Option<PeerHello>>,
+    ) -> Result<(), neorpc::Error> {
         let Ok(Frame::Hello {
             version,
             node,
@@ -702,18 +710,23 @@ impl Shared {
         }) = frame::decode(frame)
         else {
             self.malformed_frames.fetch_add(1, Ordering::Relaxed);
-            return;
+            return Ok(());
         };
+        if hello.borrow().is_some() {
+            return Err(neorpc::Error::SecondHello);
+        }
         hello.send_replace(Some(PeerHello {
             version,
             node: node.to_owned(),
             offer: offer.to_vec(),
         }));
+        Ok(())
     }
 
     /// Fails every pending call with `Disconnected`, in `seq` order, and every later one.
-    fn disconnect(&self, cause: Option<transport::Error>) {
-        *lock(&self.disconnect_cause) = cause.map(|e| e.to_string());
+    /// `cause` says why, if the stream did not simply end.
+    fn disconnect(&self, cause: Option<String>) {
+        *lock(&self.disconnect_cause) = cause;
         self.disconnected.store(true, Ordering::SeqCst);
         // Pairs with the fence in `Client::register`.
         std::sync::atomic::fence(Ordering::SeqCst);

@@ -539,15 +539,15 @@ impl InstanceHandle {
     }
 
     fn renewal_error(&self, e: crate::builder::Error) -> trap::Error {
-        let source = match e {
-            crate::builder::Error::Instantiate { source, .. } => source,
+        let cause = match e {
+            crate::builder::Error::Instantiate { cause, .. } => cause,
             other => trap::Error::Host {
                 message: other.to_string(),
             },
         };
         trap::Error::Renewal {
             app: self.identity.recipe.app().to_owned(),
-            source: Box::new(source),
+            cause: Box::new(cause),
         }
     }
 

@@ -81,7 +81,7 @@ pub enum Error {
     /// The engine could not be created from the configuration.
     #[error("cannot create the engine: {message}")]
     Engine { message: String },
-    /// The bytes are not a valid component.
+    /// The bytes are not a valid component. `message` is wasmtime's, with its causes.
     #[error("cannot compile app `{app}`: {message}")]
     Compile { app: String, message: String },
 }
@@ -219,7 +219,7 @@ const SIM_TABLE_KEEP_RESIDENT_BYTES: usize = 64 << 10;
 
 fn new_engine(config: &Config) -> Result<Engine, Error> {
     Engine::new(&engine_config(config)).map_err(|e| Error::Engine {
-        message: e.to_string(),
+        message: format!("{e:#}"),
     })
 }
 
@@ -345,9 +345,11 @@ impl Runtime {
         if let Some(component) = cached {
             return Ok(component);
         }
+        // With its causes: wasmtime's outermost message alone ("failed to parse WebAssembly
+        // module") does not say what is wrong.
         let component = Component::new(self.engine(), bytes).map_err(|e| Error::Compile {
             app: name.to_owned(),
-            message: e.to_string(),
+            message: format!("{e:#}"),
         })?;
         self.compilations.fetch_add(1, Ordering::Relaxed);
         self.compiled_lock().insert(key, component.clone());
@@ -492,7 +494,7 @@ fn wasi_linker(engine: &Engine, sync: bool) -> Result<Linker<ExorunCtx>, Error> 
         false => wasmtime_wasi::p2::add_to_linker_async(&mut linker),
     };
     added.map_err(|e| Error::Engine {
-        message: e.to_string(),
+        message: format!("{e:#}"),
     })?;
     Ok(linker)
 }

@@ -3,7 +3,9 @@
 //! A node chooses what to expose: [`Server::expose`] makes one interface of one instance
 //! callable under a target name, and nothing else is. On each connection the server first sends
 //! `Hello` with its [`Offer`] (the exposed interfaces' schemas, so that a caller can check the
-//! contract before its first call), then serves frames until the stream ends.
+//! contract before its first call), then serves frames until the stream ends. A caller may send
+//! a `Hello` of its own: at most one, of our protocol version; another version or a second
+//! `Hello` ends the connection ([`Error::Handshake`]).
 //!
 //! Every `Call` ends in exactly one `Reply` or `Failure`:
 //!
@@ -176,6 +178,10 @@ pub enum Error {
     /// The connection received nothing and ran nothing for `idle_timeout`: it was closed.
     #[error("idle for {timeout:?} (idle_timeout): connection closed")]
     Idle { timeout: Duration },
+    /// The peer broke the handshake (a `Hello` of another version, or a second `Hello`): the
+    /// server stopped reading the connection.
+    #[error("the peer's Hello: {0}")]
+    Handshake(neorpc::Error),
 }
 
 /// Server settings: the node's name and the limits on what a peer can make it hold (see the
@@ -546,6 +552,7 @@ impl Server {
                     conn.touch();
                     match self.dispatch(conn, &bytes) {
                         Next::Nothing => {}
+                        Next::End(e) => break Err(e),
                         Next::Run(call) => {
                             let gauge = Gauge::up(&self.calls_running);
                             running.push(Either::Left(self.run(conn, call, gauge)));
@@ -564,7 +571,8 @@ impl Server {
         ended
     }
 
-    /// Handles one frame: a `Call` to run, an answer to send, or nothing.
+    /// Handles one frame: a `Call` to run, an answer to send, nothing, or the end of the
+    /// connection (a broken handshake).
     fn dispatch<'c>(&'c self, conn: &'c Conn<'_>, bytes: &[u8]) -> Next<'c> {
         let frame = match frame::decode(bytes) {
             Ok(frame) => frame,
@@ -592,7 +600,10 @@ impl Server {
                 conn.cancel(seq);
                 Next::Nothing
             }
-            Frame::Hello { .. } => Next::Nothing,
+            Frame::Hello { version, .. } => match conn.hello(version) {
+                Ok(()) => Next::Nothing,
+                Err(e) => Next::End(Error::Handshake(e)),
+            },
             Frame::Reply { .. } | Frame::Failure { .. } => {
                 conn.count(&conn.unexpected);
                 Next::Nothing
@@ -713,6 +724,8 @@ impl Server {
 /// What the connection loop does with a frame.
 enum Next<'c> {
     Nothing,
+    /// End the connection with this error.
+    End(Error),
     Run(Call<'c>),
     /// Send this outcome frame (a copy's answer, a refusal).
     Answer(Arc<[u8]>),
@@ -890,6 +903,8 @@ struct Conn<'s> {
     /// When a frame last came in or a call last ended.
     last_active: std::sync::Mutex<Instant>,
     config: &'s Config,
+    /// Whether the peer sent its `Hello` (optional, at most one).
+    hello_seen: AtomicBool,
     calls: AtomicU64,
     duplicates: AtomicU64,
     malformed: AtomicU64,
@@ -925,6 +940,7 @@ impl<'s> Conn<'s> {
             stall: Notify::new(),
             last_active: std::sync::Mutex::new(client::now()),
             config,
+            hello_seen: AtomicBool::new(false),
             calls: AtomicU64::new(0),
             duplicates: AtomicU64::new(0),
             malformed: AtomicU64::new(0),
@@ -936,6 +952,14 @@ impl<'s> Conn<'s> {
             overloaded: AtomicU64::new(0),
             too_large: AtomicU64::new(0),
         }
+    }
+
+    /// The peer's `Hello`: it may send one, of our protocol version.
+    fn hello(&self, version: u32) -> Result<(), neorpc::Error> {
+        if self.hello_seen.swap(true, Ordering::SeqCst) {
+            return Err(neorpc::Error::SecondHello);
+        }
+        frame::check_version(version)
     }
 
     fn count(&self, counter: &AtomicU64) {

@@ -419,13 +419,7 @@ async fn attempt(connector: &dyn Connect, config: &Config, deadline: Instant) ->
 
 /// The offer in a peer's `Hello`, if we speak its protocol version and it decodes.
 pub(crate) fn offer_of(hello: &PeerHello) -> Result<Offer, String> {
-    if hello.version != neorpc::frame::VERSION {
-        return Err(format!(
-            "peer speaks neorpc version {}, we speak {}",
-            hello.version,
-            neorpc::frame::VERSION
-        ));
-    }
+    neorpc::frame::check_version(hello.version).map_err(|e| e.to_string())?;
     Offer::decode(&hello.offer).map_err(|e| format!("malformed offer: {e}"))
 }
 

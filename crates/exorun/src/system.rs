@@ -39,11 +39,12 @@ pub enum Error {
         interface: String,
         message: String,
     },
-    /// A context could not be staged.
-    #[error("system `{system}` cannot configure the context: {source}")]
+    /// A context could not be staged. The message includes the cause, so it is not also the
+    /// error's `source()`: a chain printed with `{:#}` says it once.
+    #[error("system `{system}` cannot configure the context: {cause}")]
     Config {
         system: String,
-        source: context::Error,
+        cause: context::Error,
     },
     /// A KV write would exceed [`KV_ENTRIES_MAX`] or [`KV_ITEM_BYTES_MAX`].
     #[error("kv: {what} exceeds its limit of {max}")]
@@ -159,9 +160,9 @@ impl SystemComponent for WasiSystem {
     fn configure(&self, builder: &mut ContextBuilder) -> Result<(), Error> {
         for mount in &self.mounts {
             let mounted = builder.mount(&mount.host, &mount.guest, mount.writable);
-            if let Err(source) = mounted {
+            if let Err(cause) = mounted {
                 let system = self.name().to_owned();
-                return Err(Error::Config { system, source });
+                return Err(Error::Config { system, cause });
             }
         }
         for (key, value) in &self.env {

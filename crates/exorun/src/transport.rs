@@ -12,7 +12,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
@@ -69,14 +69,9 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Io(e) => Some(e),
-            _ => None,
-        }
-    }
-}
+/// No `source()`: the message of [`Error::Io`] includes the i/o error, so a chain printed with
+/// `{:#}` says it once.
+impl std::error::Error for Error {}
 
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
@@ -316,8 +311,8 @@ impl Transport for TcpTransport {
 
 /// The read side of a TCP transport: bytes received but not yet handed out as frames.
 #[derive(Debug)]
-struct FrameReader {
-    half: ReadHalf,
+struct FrameReader<R = ReadHalf> {
+    half: R,
     /// Received bytes; the unread ones are `buf[start..]`.
     buf: Vec<u8>,
     start: usize,
@@ -333,8 +328,8 @@ enum ReadState {
     Failed,
 }
 
-impl FrameReader {
-    fn new(half: ReadHalf) -> FrameReader {
+impl<R: AsyncRead + Unpin> FrameReader<R> {
+    fn new(half: R) -> FrameReader<R> {
         FrameReader {
             half,
             buf: Vec::new(),
@@ -365,7 +360,9 @@ impl FrameReader {
                 Wanted::More(bytes) => bytes,
             };
             self.compact();
-            self.buf.reserve(wanted.max(READ_CHUNK_SIZE));
+            // Exact: `reserve` would double the capacity on top of the doubling `read_room`
+            // already asks for.
+            self.buf.reserve_exact(read_room(wanted, self.buf.len()));
             // `read_buf` is cancel-safe: bytes land in `buf` only when the read completes.
             let received = self.half.read_buf(&mut self.buf).await?;
             if received == 0 {
@@ -431,6 +428,15 @@ impl FrameReader {
             received: unread.len(),
         })
     }
+}
+
+/// How much room to make before the next read, when `wanted` more bytes complete the frame and
+/// `buffered` are already here: a chunk, or for a large frame as much again as has arrived, so
+/// that the buffer doubles as the bytes come in. The length prefix alone never reserves more
+/// than a chunk: a peer that announces `frame_size_max` and sends nothing more costs 64 KiB,
+/// not 16 MiB.
+fn read_room(wanted: usize, buffered: usize) -> usize {
+    READ_CHUNK_SIZE.max(wanted.min(buffered))
 }
 
 enum Wanted {
@@ -526,5 +532,94 @@ fn closed_or_io(e: std::io::Error) -> Error {
         | std::io::ErrorKind::ConnectionAborted
         | std::io::ErrorKind::NotConnected => Error::Closed,
         _ => Error::Io(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::pin::Pin;
+    use std::sync::{Arc, Mutex};
+    use std::task::{Context, Poll};
+
+    use futures_util::FutureExt;
+    use tokio::io::ReadBuf;
+
+    use super::*;
+
+    /// A stream that hands out the chunks queued so far, then waits (without ever waking
+    /// anyone: the tests poll by hand).
+    #[derive(Debug, Clone, Default)]
+    struct Trickle(Arc<Mutex<VecDeque<Vec<u8>>>>);
+
+    impl Trickle {
+        fn push(&self, chunk: &[u8]) {
+            self.0.lock().unwrap().push_back(chunk.to_vec());
+        }
+    }
+
+    impl AsyncRead for Trickle {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            let mut chunks = self.0.lock().unwrap();
+            let Some(mut chunk) = chunks.pop_front() else {
+                return Poll::Pending;
+            };
+            let n = chunk.len().min(buf.remaining());
+            buf.put_slice(&chunk[..n]);
+            if n < chunk.len() {
+                chunks.push_front(chunk.split_off(n));
+            }
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Polls `recv` once: the frame, if the bytes queued so far complete one.
+    fn poll_recv(reader: &mut FrameReader<Trickle>) -> Option<Vec<u8>> {
+        let polled = reader.recv(FRAME_SIZE_MAX_DEFAULT).now_or_never()?;
+        Some(
+            polled
+                .expect("no error")
+                .expect("not the end of the stream"),
+        )
+    }
+
+    fn header(body_size: usize) -> [u8; FRAME_HEADER_SIZE] {
+        u32::try_from(body_size).unwrap().to_le_bytes()
+    }
+
+    #[test]
+    fn a_length_prefix_alone_reserves_a_chunk_not_the_frame() {
+        let stream = Trickle::default();
+        let mut reader = FrameReader::new(stream.clone());
+        stream.push(&header(FRAME_SIZE_MAX_DEFAULT));
+        stream.push(b"a few bytes of the body");
+        assert_eq!(poll_recv(&mut reader), None);
+        let capacity = reader.buf.capacity();
+        assert!(capacity <= READ_CHUNK_SIZE * 2, "{capacity} bytes reserved");
+    }
+
+    #[test]
+    fn the_buffer_grows_with_the_bytes_that_arrive() {
+        let stream = Trickle::default();
+        let mut reader = FrameReader::new(stream.clone());
+        let body: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+        stream.push(&header(body.len()));
+        let mut received = 0;
+        for chunk in body.chunks(48 * 1024) {
+            assert_eq!(poll_recv(&mut reader), None);
+            let (buffered, capacity) = (reader.buf.len(), reader.buf.capacity());
+            assert!(
+                capacity <= 2 * buffered + 2 * READ_CHUNK_SIZE,
+                "{capacity} bytes reserved for {buffered} received"
+            );
+            stream.push(chunk);
+            received += chunk.len();
+        }
+        assert_eq!(received, body.len());
+        assert_eq!(poll_recv(&mut reader), Some(body));
     }
 }

@@ -52,9 +52,11 @@ pub enum Error {
     #[error("unavailable: {message}")]
     Unavailable { message: String },
     /// An earlier call trapped the instance of `app`, and building a fresh one for this call
-    /// failed, for the reason `source` (see [`crate::instance`]); the next call tries again.
-    #[error("cannot renew the trapped instance of `{app}`: {source}")]
-    Renewal { app: String, source: Box<Error> },
+    /// failed, for the reason `cause` (see [`crate::instance`]); the next call tries again.
+    /// The message includes the cause, so it is not also the error's `source()`: a chain
+    /// printed with `{:#}` says it once.
+    #[error("cannot renew the trapped instance of `{app}`: {cause}")]
+    Renewal { app: String, cause: Box<Error> },
 }
 
 impl Error {
@@ -206,7 +208,7 @@ mod tests {
         );
         let renewal = Error::Renewal {
             app: "calc-server".to_owned(),
-            source: Box::new(Error::Host {
+            cause: Box::new(Error::Host {
                 message: "cannot mount /srv/data".to_owned(),
             }),
         };

@@ -20,11 +20,21 @@ const SEQ_HEADER_SIZE: usize = 8;
 /// byte strings borrow from the input. No input makes the decoder panic, and nothing is
 /// allocated from a length before that length is checked against [`LENGTH_MAX`] and the bytes
 /// that remain.
+///
+/// Inside a list or map, the room is the container's, not the input's: the length of a nested
+/// list, map, array, str or bytes must fit within the body of the container it is in (or, after
+/// [`Decoder::item`], within the part of that body its later siblings leave it). So nested
+/// headers cannot each claim the whole input, and what a reader reserves for one level's
+/// items is not claimed again by the levels inside it.
 #[derive(Debug, Clone)]
 pub struct Decoder<'a> {
     input: &'a [u8],
     /// Invariant: `pos <= input.len()`.
     pos: usize,
+    /// The offset by which the value being read must end: the end of the input, of the
+    /// innermost open list or map, or of the room [`Decoder::item`] left. Invariant:
+    /// `limit <= input.len()`.
+    limit: usize,
 }
 
 /// An open list or map, as returned by [`Decoder::list`] and [`Decoder::map`]: read `count`
@@ -35,6 +45,10 @@ pub struct Seq {
     pub count: u32,
     /// The offset just past the body.
     end: usize,
+    /// The values in the body: `count`, or `2 * count` for a map.
+    values: usize,
+    /// The decoder's limit before the container was opened, restored by [`Decoder::end`].
+    outer: usize,
 }
 
 impl Seq {
@@ -47,7 +61,11 @@ impl Seq {
 impl<'a> Decoder<'a> {
     /// A decoder at the start of `input`.
     pub fn new(input: &'a [u8]) -> Self {
-        Decoder { input, pos: 0 }
+        Decoder {
+            input,
+            pos: 0,
+            limit: input.len(),
+        }
     }
 
     /// The offset of the next byte to read.
@@ -198,18 +216,36 @@ impl<'a> Decoder<'a> {
         self.blob()
     }
 
-    /// Reads a list header. Read `count` values, then call [`Decoder::end`].
+    /// Reads a list header. Read `count` values, then call [`Decoder::end`]. Until then, what
+    /// is nested inside must fit the list's body.
     pub fn list(&mut self) -> Result<Seq, Error> {
-        self.seq(Tag::List, 1)
+        self.open(Tag::List, 1)
     }
 
-    /// Reads a map header. Read `count` key-value pairs, then call [`Decoder::end`].
+    /// Reads a map header. Read `count` key-value pairs, then call [`Decoder::end`]. Until
+    /// then, what is nested inside must fit the map's body.
     pub fn map(&mut self) -> Result<Seq, Error> {
-        self.seq(Tag::Map, 2)
+        self.open(Tag::Map, 2)
+    }
+
+    /// Bounds the next value to the room that value `index` of `seq` has: the body's end, less
+    /// one byte for each value after it (every value takes at least one byte). A list, map,
+    /// array, str or bytes read next whose length goes past that is
+    /// [`ErrorKind::ContainerMismatch`]. For a map, `index` counts keys and values: entry `i`
+    /// is values `2i` and `2i + 1`.
+    ///
+    /// Call it before each value when decoding into memory: then one level's reservation for
+    /// its items and the bodies nested inside never count the same bytes twice, and a reader
+    /// that reserves at most one item per byte of body allocates in proportion to the input.
+    /// [`Decoder::value`] does.
+    #[inline]
+    pub fn item(&mut self, seq: &Seq, index: usize) {
+        let after = seq.values.saturating_sub(index.saturating_add(1));
+        self.limit = seq.end.saturating_sub(after);
     }
 
     /// Checks that the list or map `seq` ends here, else [`ErrorKind::ContainerMismatch`]
-    /// (declared and actual end offsets).
+    /// (declared and actual end offsets). Then what follows must fit what held the container.
     pub fn end(&mut self, seq: Seq) -> Result<(), Error> {
         if self.pos != seq.end {
             let mismatch = ErrorKind::ContainerMismatch {
@@ -218,6 +254,7 @@ impl<'a> Decoder<'a> {
             };
             return Err(self.error(mismatch));
         }
+        self.limit = seq.outer;
         Ok(())
     }
 
@@ -228,9 +265,9 @@ impl<'a> Decoder<'a> {
     }
 
     /// Reads an array header: the element kind and count. Read `count` elements with the
-    /// `elem_*` reader of that kind. The count is checked against [`LENGTH_MAX`] and against
-    /// the bytes that remain (each element takes at least one byte, four for f32, eight for
-    /// f64).
+    /// `elem_*` reader of that kind. The count is checked against [`LENGTH_MAX`], against the
+    /// bytes that remain and against the room of the container it is in (each element takes
+    /// at least one byte, four for f32, eight for f64).
     pub fn array(&mut self) -> Result<(Scalar, u32), Error> {
         self.tag(Tag::Array)?;
         let kind_at = self.pos;
@@ -242,9 +279,7 @@ impl<'a> Decoder<'a> {
         let count = self.elem_u32()?;
         check_length(count_at, count as usize)?;
         let needed = (count as usize).saturating_mul(kind.width_min());
-        if needed > self.remaining() {
-            return Err(Error::new(count_at, ErrorKind::Incomplete));
-        }
+        self.check_room(count_at, needed)?;
         Ok((kind, count))
     }
 
@@ -332,6 +367,13 @@ impl<'a> Decoder<'a> {
         char::from_u32(v).ok_or(Error::new(at, ErrorKind::InvalidChar(v)))
     }
 
+    /// Reads a list or map header and makes its body the room for what is nested inside.
+    fn open(&mut self, tag: Tag, values_per_entry: usize) -> Result<Seq, Error> {
+        let seq = self.seq(tag, values_per_entry)?;
+        self.limit = seq.end;
+        Ok(seq)
+    }
+
     /// Reads a list or map header whose entries hold `values_per_entry` values each.
     fn seq(&mut self, tag: Tag, values_per_entry: usize) -> Result<Seq, Error> {
         self.tag(tag)?;
@@ -342,9 +384,7 @@ impl<'a> Decoder<'a> {
         let count = u32::from_le_bytes([c0, c1, c2, c3]);
         check_length(at, body)?;
         check_length(at + 4, count as usize)?;
-        if body > self.remaining() {
-            return Err(Error::new(at, ErrorKind::Incomplete));
-        }
+        self.check_room(at, body)?;
         // Every value takes at least one byte.
         let values = (count as usize).saturating_mul(values_per_entry);
         if values > body {
@@ -357,6 +397,8 @@ impl<'a> Decoder<'a> {
         Ok(Seq {
             count,
             end: self.pos + body,
+            values,
+            outer: self.limit,
         })
     }
 
@@ -371,7 +413,34 @@ impl<'a> Decoder<'a> {
             };
             return Err(Error::new(at, kind));
         }
+        self.check_room(at, length as usize)?;
         self.take(length as usize)
+    }
+
+    /// Checks that `length` bytes from here, announced at offset `at`, are in the input
+    /// ([`ErrorKind::Incomplete`] if not) and within the room of the enclosing container
+    /// ([`ErrorKind::ContainerMismatch`], with the end claimed and the end allowed, if not).
+    #[inline]
+    fn check_room(&self, at: usize, length: usize) -> Result<(), Error> {
+        if length > self.remaining() {
+            return Err(Error::new(at, ErrorKind::Incomplete));
+        }
+        let room = self.limit.saturating_sub(self.pos);
+        if length > room {
+            let mismatch = ErrorKind::ContainerMismatch {
+                declared: self.pos + length,
+                actual: self.limit,
+            };
+            return Err(Error::new(at, mismatch));
+        }
+        Ok(())
+    }
+
+    /// The bytes the value being read may still take: up to the limit set by the enclosing
+    /// container or [`Decoder::item`].
+    #[inline]
+    pub(crate) fn room(&self) -> usize {
+        self.limit.saturating_sub(self.pos)
     }
 
     /// Reads the tag `expected`; on a mismatch the position stays.

@@ -70,9 +70,11 @@ pub enum ErrorKind {
         count: usize,
     },
     /// A list or map does not agree with its header. Decoding: the body did not end at the
-    /// offset its length declared (`declared` and `actual` are offsets), or the count cannot fit
-    /// the body (`declared` is the count, `actual` the body length). Encoding: a map was closed
-    /// with an odd number of values (`actual`; `declared` is the next even number).
+    /// offset its length declared (`declared` and `actual` are offsets), the count cannot fit
+    /// the body (`declared` is the count, `actual` the body length), or a list, map, array, str
+    /// or bytes inside it claims more than the room the body leaves it (`declared` is the
+    /// offset its length claims to end at, `actual` the offset it must end by). Encoding: a map
+    /// was closed with an odd number of values (`actual`; `declared` is the next even number).
     ContainerMismatch {
         /// What the header (or the map's pairing) declares.
         declared: usize,

@@ -9,8 +9,9 @@
 //!
 //! - [`Encoder`] writes values into a growing buffer, backpatching container headers.
 //! - [`Decoder`] reads them back, borrowing strings and byte strings from the input. It trusts
-//!   no length from the wire: every length and count is checked against [`LENGTH_MAX`] and the
-//!   bytes that remain before anything is allocated, nesting is bounded by
+//!   no length from the wire: every length and count is checked against [`LENGTH_MAX`], the
+//!   bytes that remain and the room of the container it is in before anything is allocated
+//!   (so nested headers cannot each claim the whole input), nesting is bounded by
 //!   [`NESTING_DEPTH_MAX`], and no input makes it panic. For the elements of an array,
 //!   [`Decoder::elem_reader`] returns an [`ElemReader`] that keeps its place in a local: the
 //!   same reads as the `elem_*` methods, at a fraction of the cost in a loop.

@@ -17,6 +17,16 @@
 //! | result | `variant(0, ok or unit)`, `variant(1, err or unit)` |
 //! | flags | `array(u32)` of ceil(n / 32) words, bit i set for flag i |
 //! | own, borrow | refused: resources never cross a remote boundary |
+//!
+//! Decoding allocates in proportion to its input. A `Val` is 40 bytes whatever it holds
+//! (wasmtime's representation), so `list<u8>`, one byte per element on the wire, decodes to
+//! exactly 40 bytes per input byte. A list reserves at most one `Val` per byte of its body, and
+//! each item is read within the room its later siblings leave it ([`neopack::Decoder::item`]),
+//! so the reservations along any path of nested lists add up to one `Val` per input byte, not
+//! one per byte per level. An array is checked element by element before anything is reserved
+//! or written for it. Over any input of n bytes the peak is at most 128 n + 4096 bytes (the
+//! crate's `alloc_bound` test), plus what the types bring: field, case and flag names are
+//! copied into each value (a set flag is a `String` of its name, up to 32 per 5-byte word).
 
 use std::fmt;
 
@@ -555,6 +565,7 @@ pub fn decode_values(bytes: &[u8], types: &[Type], root: &str) -> Result<Vec<Val
     }
     let mut vals = Vec::with_capacity(types.len());
     for (i, ty) in types.iter().enumerate() {
+        dec.item(&seq, i);
         vals.push(decode_value(&mut dec, ty).map_err(|e| e.within(format_args!("{root}[{i}]")))?);
     }
     dec.end(seq).map_err(|e| Error::from(e).within(root))?;
@@ -613,8 +624,12 @@ fn decode_list(dec: &mut Decoder<'_>, ty: &Type, elem: &Type) -> Result<Vec<Val>
     }
     expect_tag(dec, ty, neopack::Tag::List)?;
     let seq = dec.list()?;
+    // At most one item per byte of the list's body, and each item is read within the room
+    // its later siblings leave it: the reservations along any path of nested lists add up to
+    // at most one `Val` per input byte (plus one per level), however the headers lie.
     let mut items = Vec::with_capacity(seq.count as usize);
-    for i in 0..seq.count {
+    for i in 0..seq.count as usize {
+        dec.item(&seq, i);
         items.push(decode_value(dec, elem).map_err(|e| e.within(format_args!("[{i}]")))?);
     }
     dec.end(seq)?;
@@ -627,10 +642,38 @@ fn decode_array(dec: &mut Decoder<'_>, ty: &Type, kind: Scalar) -> Result<Vec<Va
     if found != kind {
         return Err(Error::mismatch(ty, format!("list<{}>", found.name())));
     }
-    // `array` checked the count against the bytes that remain.
+    // Nothing is reserved or written for an array with a bad element.
+    check_elems(dec, kind, count)?;
+    // `array` checked the count against the room the array has.
     let mut items = Vec::with_capacity(count as usize);
     decode_elems(dec, kind, count, &mut items)?;
     Ok(items)
+}
+
+/// Reads `count` elements of `kind` on a copy of the decoder, writing nothing: the error of
+/// the first bad one, if any. Kinds of a fixed width have no bad elements once `array` has
+/// checked that their bytes are there.
+fn check_elems(dec: &Decoder<'_>, kind: Scalar, count: u32) -> Result<(), neopack::Error> {
+    match kind {
+        Scalar::Bool => check_run::<bool>(dec, count),
+        Scalar::U16 => check_run::<u16>(dec, count),
+        Scalar::U32 => check_run::<u32>(dec, count),
+        Scalar::U64 => check_run::<u64>(dec, count),
+        Scalar::S16 => check_run::<i16>(dec, count),
+        Scalar::S32 => check_run::<i32>(dec, count),
+        Scalar::S64 => check_run::<i64>(dec, count),
+        Scalar::Char => check_run::<char>(dec, count),
+        Scalar::U8 | Scalar::S8 | Scalar::F32 | Scalar::F64 => Ok(()),
+    }
+}
+
+fn check_run<T: neopack::Elem>(dec: &Decoder<'_>, count: u32) -> Result<(), neopack::Error> {
+    let mut probe = dec.clone();
+    let mut reader = probe.elem_reader::<T>();
+    for _ in 0..count {
+        reader.read()?;
+    }
+    Ok(())
 }
 
 /// Reads `count` untagged elements of `kind` onto `items`: one loop per kind, so the match on
@@ -660,9 +703,9 @@ fn decode_elems(
 /// Appends `count` elements of type `T` to `items`, each wrapped by `val`.
 ///
 /// The loop is a `Vec::extend` over a range of known length, so the vector is grown once and
-/// each `Val` is written in place, with no capacity check per element. An error is kept and
-/// the loop runs out its count writing placeholders of the same kind (the reader stays at the
-/// bad element); the caller drops `items`.
+/// each `Val` is written in place, with no capacity check per element. The elements were
+/// checked first ([`check_elems`]); should one still fail, the error is kept and the loop runs
+/// out its count writing placeholders of the same kind; the caller drops `items`.
 #[inline]
 fn extend_elems<T: neopack::Elem>(
     dec: &mut Decoder<'_>,
@@ -708,7 +751,8 @@ fn decode_record(
 ) -> Result<Vec<(String, Val)>, Error> {
     let seq = decode_members(dec, ty, fields.len())?;
     let mut vals = Vec::with_capacity(fields.len());
-    for field in fields {
+    for (i, field) in fields.iter().enumerate() {
+        dec.item(&seq, i);
         let val =
             decode_value(dec, &field.ty).map_err(|e| e.within(format_args!(".{}", field.name)))?;
         vals.push((field.name.clone(), val));
@@ -721,6 +765,7 @@ fn decode_tuple(dec: &mut Decoder<'_>, ty: &Type, types: &[Type]) -> Result<Vec<
     let seq = decode_members(dec, ty, types.len())?;
     let mut vals = Vec::with_capacity(types.len());
     for (i, member) in types.iter().enumerate() {
+        dec.item(&seq, i);
         vals.push(decode_value(dec, member).map_err(|e| e.within(format_args!(".{i}")))?);
     }
     dec.end(seq)?;

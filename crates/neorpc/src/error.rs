@@ -22,6 +22,24 @@ pub enum Error {
     },
     /// A schema on the wire nests deeper than `schema::NESTING_DEPTH_MAX`.
     SchemaTooDeep { max: usize },
+    /// A list of fixed fields (a frame's, a failure reason's, a `result` schema's) declares
+    /// another count than its kind has: the bytes would not be what encoding the value writes.
+    FieldCount {
+        what: &'static str,
+        expected: u32,
+        found: u32,
+    },
+    /// A list of groups (a record's name and type per field, a function's name, parameters
+    /// and results) declares a count that is not a whole number of groups.
+    GroupCount {
+        what: &'static str,
+        group: u32,
+        found: u32,
+    },
+    /// A peer's `Hello` announces a protocol version other than ours.
+    Version { peer: u32, ours: u32 },
+    /// A peer sent a second `Hello` on one connection: a connection has one handshake.
+    SecondHello,
 }
 
 impl fmt::Display for Error {
@@ -33,18 +51,25 @@ impl fmt::Display for Error {
             Error::NoSeq { kind } => write!(f, "a {kind} frame carries no sequence number"),
             Error::BadField { field, reason } => write!(f, "frame field `{field}`: {reason}"),
             Error::SchemaTooDeep { max } => write!(f, "schema nests deeper than {max} levels"),
+            Error::FieldCount {
+                what,
+                expected,
+                found,
+            } => write!(f, "{what} has {expected} fields, not {found}"),
+            Error::GroupCount { what, group, found } => {
+                write!(f, "{what} holds {found} values, not groups of {group}")
+            }
+            Error::Version { peer, ours } => {
+                write!(f, "peer speaks neorpc version {peer}, we speak {ours}")
+            }
+            Error::SecondHello => write!(f, "the peer sent a second Hello"),
         }
     }
 }
 
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Pack(e) => Some(e),
-            _ => None,
-        }
-    }
-}
+/// No `source()`: the message of [`Error::Pack`] includes the neopack error, so a chain printed
+/// with `{:#}` says it once.
+impl std::error::Error for Error {}
 
 impl From<neopack::Error> for Error {
     fn from(e: neopack::Error) -> Self {
@@ -162,7 +187,7 @@ impl FailureReason {
             tag::INSTANCE_NOT_FOUND => FailureReason::InstanceNotFound(dec.str()?.to_owned()),
             tag::METHOD_NOT_FOUND => FailureReason::MethodNotFound(dec.str()?.to_owned()),
             tag::BAD_ARGUMENT_COUNT => {
-                let seq = dec.list()?;
+                let seq = fields(dec, "failure reason BadArgumentCount", 2)?;
                 let expected = dec.u32()?;
                 let found = dec.u32()?;
                 dec.end(seq)?;
@@ -170,7 +195,7 @@ impl FailureReason {
             }
             tag::BAD_ARGUMENT_TYPE => FailureReason::BadArgumentType(dec.str()?.to_owned()),
             tag::DOMAIN_SPECIFIC => {
-                let seq = dec.list()?;
+                let seq = fields(dec, "failure reason DomainSpecific", 2)?;
                 let code = dec.u32()?;
                 let message = dec.str()?.to_owned();
                 dec.end(seq)?;
@@ -184,6 +209,24 @@ impl FailureReason {
         };
         Ok(reason)
     }
+}
+
+/// Reads the header of a list of `expected` fields, refusing another count.
+pub(crate) fn fields(
+    dec: &mut Decoder<'_>,
+    what: &'static str,
+    expected: u32,
+) -> Result<neopack::Seq, Error> {
+    let seq = dec.list()?;
+    if seq.count != expected {
+        let found = seq.count;
+        return Err(Error::FieldCount {
+            what,
+            expected,
+            found,
+        });
+    }
+    Ok(seq)
 }
 
 fn unit(dec: &mut Decoder<'_>, reason: FailureReason) -> Result<FailureReason, Error> {

@@ -19,8 +19,21 @@ use neopack::{Decoder, Encoder};
 
 use crate::error::{Error, FailureReason};
 
-/// The protocol version carried by `Hello`.
+/// The protocol version carried by `Hello`. Both ends check the other's: a peer of another
+/// version is refused ([`check_version`]).
 pub const VERSION: u32 = 1;
+
+/// Succeeds if `version`, from a peer's `Hello`, is ours ([`VERSION`]); else
+/// [`Error::Version`].
+pub fn check_version(version: u32) -> Result<(), Error> {
+    if version != VERSION {
+        return Err(Error::Version {
+            peer: version,
+            ours: VERSION,
+        });
+    }
+    Ok(())
+}
 
 /// Frame kinds: the discriminant of a frame's outer variant. Stable: append only.
 pub mod kind {
@@ -248,11 +261,26 @@ pub fn decode_seq(bytes: &[u8]) -> Result<u64, Error> {
     Ok(dec.u64()?)
 }
 
-/// Decodes one whole frame; the input must hold exactly that frame.
+/// The name of a frame kind and the number of fields it has.
+fn layout(kind: u32) -> Result<(&'static str, u32), Error> {
+    let layout = match kind {
+        kind::HELLO => ("a Hello frame", 3),
+        kind::CALL => ("a Call frame", 5),
+        kind::REPLY => ("a Reply frame", 2),
+        kind::FAILURE => ("a Failure frame", 2),
+        kind::CANCEL => ("a Cancel frame", 1),
+        kind => return Err(Error::UnknownFrame { kind }),
+    };
+    Ok(layout)
+}
+
+/// Decodes one whole frame; the input must hold exactly that frame, in the one form encoding
+/// writes: a frame that decodes re-encodes to the same bytes.
 pub fn decode(bytes: &[u8]) -> Result<Frame<'_>, Error> {
     let mut dec = Decoder::new(bytes);
     let kind = dec.variant()?;
-    let fields = dec.list()?;
+    let (what, count) = layout(kind)?;
+    let fields = crate::error::fields(&mut dec, what, count)?;
     let frame = match kind {
         kind::HELLO => decode_hello(&mut dec)?,
         kind::CALL => decode_call(&mut dec)?,

@@ -543,7 +543,7 @@ fn decode_compound(dec: &mut Decoder<'_>, tag: u32, depth: usize) -> Result<Type
         t::ENUM => Type::Enum(decode_names(dec)?),
         t::FLAGS => Type::Flags(decode_names(dec)?),
         t::RESULT => {
-            let seq = dec.list()?;
+            let seq = crate::error::fields(dec, "a result schema", 2)?;
             let ok = decode_opt_type(dec, depth)?.map(Box::new);
             let err = decode_opt_type(dec, depth)?.map(Box::new);
             dec.end(seq)?;
@@ -576,7 +576,7 @@ fn decode_opt_type(dec: &mut Decoder<'_>, depth: usize) -> Result<Option<Type>, 
 }
 
 fn decode_fields(dec: &mut Decoder<'_>, depth: usize) -> Result<Vec<Field>, Error> {
-    let seq = dec.list()?;
+    let seq = groups(dec, "a record schema", 2)?;
     let mut fields = Vec::new();
     for _ in 0..seq.count / 2 {
         let name = dec.str()?.to_owned();
@@ -588,7 +588,7 @@ fn decode_fields(dec: &mut Decoder<'_>, depth: usize) -> Result<Vec<Field>, Erro
 }
 
 fn decode_cases(dec: &mut Decoder<'_>, depth: usize) -> Result<Vec<Case>, Error> {
-    let seq = dec.list()?;
+    let seq = groups(dec, "a variant schema", 2)?;
     let mut cases = Vec::new();
     for _ in 0..seq.count / 2 {
         let name = dec.str()?.to_owned();
@@ -619,6 +619,17 @@ fn decode_names(dec: &mut Decoder<'_>) -> Result<Vec<String>, Error> {
     Ok(names)
 }
 
+/// Reads the header of a list of groups of `group` values each, refusing a count that is not a
+/// whole number of groups.
+fn groups(dec: &mut Decoder<'_>, what: &'static str, group: u32) -> Result<neopack::Seq, Error> {
+    let seq = dec.list()?;
+    if !seq.count.is_multiple_of(group) {
+        let found = seq.count;
+        return Err(Error::GroupCount { what, group, found });
+    }
+    Ok(seq)
+}
+
 /// Writes a list of interface schemas as one neopack value.
 pub fn encode_interfaces(
     enc: &mut Encoder,
@@ -647,10 +658,11 @@ fn encode_sig(enc: &mut Encoder, sig: &FuncSig) -> Result<(), neopack::Error> {
     encode_types(enc, &sig.results)
 }
 
-/// Reads interface schemas written by [`encode_interfaces`]; the input is hostile.
+/// Reads interface schemas written by [`encode_interfaces`]; the input is hostile. Only the
+/// form encoding writes is accepted: what decodes re-encodes to the same bytes.
 pub fn decode_interfaces(bytes: &[u8]) -> Result<Vec<InterfaceSchema>, Error> {
     let mut dec = Decoder::new(bytes);
-    let outer = dec.list()?;
+    let outer = groups(&mut dec, "an interface list", 2)?;
     let mut out = Vec::new();
     for _ in 0..outer.count / 2 {
         let name = dec.str()?.to_owned();
@@ -663,10 +675,20 @@ pub fn decode_interfaces(bytes: &[u8]) -> Result<Vec<InterfaceSchema>, Error> {
 }
 
 fn decode_funcs(dec: &mut Decoder<'_>) -> Result<BTreeMap<String, FuncSig>, Error> {
-    let seq = dec.list()?;
+    let seq = groups(dec, "an interface's functions", 3)?;
     let mut funcs = BTreeMap::new();
     for _ in 0..seq.count / 3 {
         let name = dec.str()?.to_owned();
+        // Written in the map's order: sorted, each name once.
+        if funcs
+            .last_key_value()
+            .is_some_and(|(last, _)| *last >= name)
+        {
+            return Err(Error::BadField {
+                field: "schema functions",
+                reason: "names must be sorted and unique",
+            });
+        }
         let params = decode_params(dec)?;
         let results = decode_types(dec, 0)?;
         funcs.insert(name, FuncSig { params, results });
@@ -676,7 +698,7 @@ fn decode_funcs(dec: &mut Decoder<'_>) -> Result<BTreeMap<String, FuncSig>, Erro
 }
 
 fn decode_params(dec: &mut Decoder<'_>) -> Result<Vec<(String, Type)>, Error> {
-    let seq = dec.list()?;
+    let seq = groups(dec, "a function's parameters", 2)?;
     let mut params = Vec::new();
     for _ in 0..seq.count / 2 {
         let name = dec.str()?.to_owned();

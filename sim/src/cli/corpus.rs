@@ -126,9 +126,9 @@ fn add(args: &AddArgs) -> ExitCode {
         source,
     };
     let saved = std::fs::create_dir_all(&args.dir)
-        .map_err(|source| corpus::Error::Io {
+        .map_err(|cause| corpus::Error::Io {
             path: args.dir.clone(),
-            source,
+            cause,
         })
         .and_then(|()| {
             let dir = std::fs::canonicalize(&args.dir).unwrap_or_else(|_| args.dir.clone());

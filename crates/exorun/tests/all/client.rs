@@ -685,6 +685,38 @@ async fn hellos_travel_both_ways() {
     assert_eq!(offer, payload_u64(7));
 }
 
+#[tokio::test]
+async fn a_second_hello_is_a_protocol_error_that_disconnects() {
+    let (client, server) = connect_default();
+    let hello = |node: &str| {
+        let mut enc = neopack::Encoder::new();
+        frame::encode_hello(&mut enc, frame::VERSION, node, &payload_u64(1)).unwrap();
+        enc.into_bytes().unwrap()
+    };
+    server.send_raw(&hello("first")).await;
+    assert_eq!(client.peer_hello().await.unwrap().node, "first");
+    // A call waits for its answer when the second Hello arrives instead.
+    let calling = {
+        let client = Arc::clone(&client);
+        tokio::spawn(async move { client.call_raw("t", "m", &payload_u64(1)).await })
+    };
+    server.next_call().await;
+    server.send_raw(&hello("second")).await;
+    let outcome = calling.await.unwrap();
+    assert!(
+        matches!(outcome, Err(client::Error::Disconnected)),
+        "{outcome:?}"
+    );
+    assert!(client.is_disconnected());
+    assert_eq!(
+        client.disconnect_cause().as_deref(),
+        Some("protocol: the peer sent a second Hello")
+    );
+    // The first Hello stands.
+    assert_eq!(client.peer_hello().await.unwrap().node, "first");
+    assert_eq!(client.pending_len(), 0);
+}
+
 #[tokio::test(start_paused = true)]
 async fn peer_hello_times_out_or_reports_the_disconnect() {
     let (client, server) = connect_default();

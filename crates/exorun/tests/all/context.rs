@@ -149,14 +149,14 @@ async fn a_failed_mount_names_only_the_guest_path() -> anyhow::Result<()> {
         .instantiate()
         .await
         .err();
-    let Some(builder::Error::System(system::Error::Config { source, .. })) = &err else {
+    let Some(builder::Error::System(system::Error::Config { cause, .. })) = &err else {
         anyhow::bail!("expected a mount error, got {err:?}");
     };
     let expected = context::Error::Mount {
         guest: "/data".to_owned(),
         kind: std::io::ErrorKind::NotFound,
     };
-    assert_eq!(source, &expected);
+    assert_eq!(cause, &expected);
     let message = err.map(|e| e.to_string()).unwrap_or_default();
     assert!(
         !message.contains(dir.path.to_string_lossy().as_ref()),

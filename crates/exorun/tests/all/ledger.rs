@@ -33,7 +33,7 @@ async fn link_error(
 fn contract(err: builder::Error) -> anyhow::Result<(String, ledger::Error)> {
     let builder::Error::Bind {
         interface,
-        source: bind::Error::Contract(contract),
+        cause: bind::Error::Contract(contract),
     } = err
     else {
         anyhow::bail!("expected a contract violation, got {err}");
@@ -153,7 +153,7 @@ async fn resources_are_refused_on_a_remote_boundary() -> anyhow::Result<()> {
 async fn resources_are_refused_on_a_local_link_too() -> anyhow::Result<()> {
     let (_rt, err) = link_error("counter-client", &apps("counters"), "counter-server").await?;
     let builder::Error::Bind {
-        source: bind::Error::ResourceUnsupported { interface },
+        cause: bind::Error::ResourceUnsupported { interface },
         ..
     } = err
     else {
@@ -173,5 +173,19 @@ async fn an_unlinked_import_fails_before_instantiation() -> anyhow::Result<()> {
     };
     assert_eq!(app, "calc-client");
     assert!(message.contains(&apps("calc")), "{message}");
+    Ok(())
+}
+
+/// The refusal above is where users look for it: the README and ARCHITECTURE.md say that a
+/// local link refuses resources, not only a remote one.
+#[test]
+fn the_docs_say_resources_cross_no_link() -> anyhow::Result<()> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for doc in ["README.md", "ARCHITECTURE.md"] {
+        let text = std::fs::read_to_string(root.join(doc))?;
+        for needed in ["ResourceUnsupported", "ResourceOnRemoteBoundary"] {
+            assert!(text.contains(needed), "{doc} does not mention {needed}");
+        }
+    }
     Ok(())
 }

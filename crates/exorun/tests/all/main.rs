@@ -14,8 +14,12 @@ mod context;
 // InstanceHandle: mutual exclusion, and survival of failing and panicking closures.
 mod instance_handle;
 
-// The registry: concurrent registration gives unique, retrievable ids; unknown ids are NotFound.
+// The registry: concurrent registration gives unique, retrievable ids; unknown ids are NotFound;
+// a component the engine cannot take is refused with wasmtime's reason, causes included.
 mod registry;
+
+// Errors: every variant of every error type prints each cause once, chain included.
+mod errors;
 
 // The Ledger: interface schemas, and contract violations rejected at link time.
 mod ledger;

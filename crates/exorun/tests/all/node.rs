@@ -360,3 +360,50 @@ async fn serve_help_shows_each_limit_and_its_default() -> anyhow::Result<()> {
     insta::assert_snapshot!(help);
     Ok(())
 }
+
+#[tokio::test]
+async fn calling_a_node_of_another_protocol_version_fails_on_its_hello() -> anyhow::Result<()> {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use exorun::server::Offer;
+    use exorun::transport::{TcpTransport, Transport};
+    use neorpc::frame;
+    use neorpc::schema::{FuncSig, InterfaceSchema, Type};
+
+    // A node that offers calc's `add` in a Hello of the next protocol version, then waits.
+    let add = FuncSig {
+        params: vec![("a".into(), Type::S32), ("b".into(), Type::S32)],
+        results: vec![Type::S32],
+    };
+    let calc = InterfaceSchema {
+        name: apps("calc"),
+        funcs: BTreeMap::from([("add".to_owned(), add)]),
+    };
+    let offer = Offer {
+        targets: BTreeMap::from([("calc".to_owned(), vec![calc])]),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?.to_string();
+    let other_version = frame::VERSION + 1;
+    let node = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await?;
+        let transport = Arc::new(TcpTransport::from_stream(stream)?);
+        let mut hello = neopack::Encoder::new();
+        frame::encode_hello(&mut hello, other_version, "future", &offer.encode()?)?;
+        transport.send(&hello.into_bytes()?).await?;
+        // Whatever the caller sends, until it hangs up.
+        while let Ok(Some(_)) = transport.recv().await {}
+        anyhow::Ok(())
+    });
+    let ran = exorun_call(&[&addr, "calc", "add", "2", "3", "--timeout-ms", "5000"]).await?;
+    assert_eq!(ran.code, Some(1), "{ran:?}");
+    assert_eq!(ran.stdout, "");
+    let refused = format!(
+        "the node's Hello: peer speaks neorpc version {other_version}, we speak {}",
+        frame::VERSION
+    );
+    assert!(ran.stderr.contains(&refused), "{ran:?}");
+    node.await??;
+    Ok(())
+}

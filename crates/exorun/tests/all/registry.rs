@@ -74,3 +74,28 @@ async fn instances_are_registered_and_removable() -> anyhow::Result<()> {
     assert_eq!(err, Some(expected));
     Ok(())
 }
+
+#[test]
+fn a_component_the_engine_cannot_take_is_refused_with_the_reason() -> anyhow::Result<()> {
+    // A component whose one type is `map<string, u32>`: component header, then a type section
+    // (id 7, 4 bytes) of one defined type, a map (0x63) of string (0x73) to u32 (0x79). The
+    // engine does not enable the component model's map feature.
+    let bytes = [
+        0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00, 0x07, 0x04, 0x01, 0x63, 0x73, 0x79,
+    ];
+    let rt = support::runtime()?;
+    let Err(runtime::Error::Compile { app, message }) = rt.register_app("maps", &bytes) else {
+        anyhow::bail!("a component with a map type compiled");
+    };
+    assert_eq!(app, "maps");
+    // wasmtime's outermost message, and the cause that says what is wrong, where.
+    assert!(
+        message.starts_with("failed to parse WebAssembly module: "),
+        "{message}"
+    );
+    assert!(
+        message.contains("Maps require the component model map feature (at offset 0xb)"),
+        "{message}"
+    );
+    Ok(())
+}

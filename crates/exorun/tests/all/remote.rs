@@ -497,7 +497,7 @@ async fn a_resource_interface_cannot_be_linked_remotely() -> anyhow::Result<()> 
     };
     let expected = builder::Error::Bind {
         interface: counters.clone(),
-        source: bind::Error::Contract(refused.clone()),
+        cause: bind::Error::Contract(refused.clone()),
     };
     assert_eq!(linked.err(), Some(expected));
     // Refused before the handshake: the peer saw nothing, no Call and no wait for its Hello.
@@ -549,7 +549,7 @@ fn bind_error<T: std::fmt::Debug>(
     linked: Result<T, builder::Error>,
 ) -> anyhow::Result<bind::Error> {
     match linked {
-        Err(builder::Error::Bind { interface, source }) if interface == apps("calc") => Ok(source),
+        Err(builder::Error::Bind { interface, cause }) if interface == apps("calc") => Ok(cause),
         other => anyhow::bail!("expected a link error for calc, got {other:?}"),
     }
 }

@@ -192,12 +192,12 @@ impl SystemComponent for Flaky {
             return Ok(());
         }
         let kind = std::io::ErrorKind::NotFound;
-        let source = context::Error::Mount {
+        let cause = context::Error::Mount {
             guest: "/data".to_owned(),
             kind,
         };
         let system = "flaky".to_owned();
-        Err(system::Error::Config { system, source })
+        Err(system::Error::Config { system, cause })
     }
 }
 
@@ -219,7 +219,7 @@ async fn a_failed_renewal_fails_the_call_typed_and_the_next_call_tries_again() -
                guest path `/data`: entity not found";
     let expected = trap::Error::Renewal {
         app: "memory-hog".to_owned(),
-        source: Box::new(trap::Error::Host {
+        cause: Box::new(trap::Error::Host {
             message: why.to_owned(),
         }),
     };

@@ -415,6 +415,64 @@ async fn garbage_frames_are_counted_and_the_connection_goes_on() -> anyhow::Resu
     Ok(())
 }
 
+// ---- the caller's Hello ---------------------------------------------------------------------
+
+/// How the connection ended; waiting at most `CONNECTION_END_TIMEOUT` (a server that goes on
+/// reading fails the test with a message instead of hanging it).
+async fn served(caller: RawCaller) -> anyhow::Result<support::Served> {
+    let ended = tokio::time::timeout(support::CONNECTION_END_TIMEOUT, caller.serving).await;
+    Ok(ended.map_err(|_| anyhow::anyhow!("the server went on reading the connection"))??)
+}
+
+fn hello_frame(version: u32) -> Vec<u8> {
+    let mut hello = neopack::Encoder::new();
+    frame::encode_hello(&mut hello, version, "caller", &[0x00]).unwrap();
+    hello.into_bytes().unwrap()
+}
+
+#[tokio::test]
+async fn a_caller_hello_of_our_version_is_accepted_once() -> anyhow::Result<()> {
+    let node = kv_node().await?;
+    let caller = RawCaller::connect(&node.server).await;
+    caller.send(&hello_frame(frame::VERSION)).await;
+    caller.send(&bump_call(1, "n", None)).await;
+    assert_eq!(reply_u64(&caller.recv().await, 1), 1);
+    // A second Hello breaks the handshake: the server stops reading this connection.
+    caller.send(&hello_frame(frame::VERSION)).await;
+    caller.send(&bump_call(2, "n", None)).await;
+    let served = served(caller).await?;
+    let Err(server::Error::Handshake(err)) = served else {
+        anyhow::bail!("a second Hello must end the connection, got {served:?}");
+    };
+    assert_eq!(err, neorpc::Error::SecondHello);
+    assert_eq!(
+        server::Error::Handshake(err).to_string(),
+        "the peer's Hello: the peer sent a second Hello"
+    );
+    assert_eq!(counter(&node.kv, "n"), Some(1), "a call after it ran");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_caller_hello_of_another_version_ends_the_connection() -> anyhow::Result<()> {
+    let node = kv_node().await?;
+    let caller = RawCaller::connect(&node.server).await;
+    let other_version = frame::VERSION + 1;
+    caller.send(&hello_frame(other_version)).await;
+    caller.send(&bump_call(1, "n", None)).await;
+    let served = served(caller).await?;
+    let Err(server::Error::Handshake(err)) = served else {
+        anyhow::bail!("a Hello of version {other_version} must end the connection, got {served:?}");
+    };
+    let expected = neorpc::Error::Version {
+        peer: other_version,
+        ours: frame::VERSION,
+    };
+    assert_eq!(err, expected);
+    assert_eq!(counter(&node.kv, "n"), None, "a call after it ran");
+    Ok(())
+}
+
 /// Writes `frame` to a raw socket as the TCP transport frames it: u32 LE length, then bytes.
 async fn write_framed(stream: &mut TcpStream, frame: &[u8]) {
     let len = u32::try_from(frame.len()).unwrap();

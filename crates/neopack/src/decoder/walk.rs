@@ -22,8 +22,10 @@ impl<'a> Decoder<'a> {
     /// Reads one value as a [`Value`] tree.
     ///
     /// Nesting deeper than [`NESTING_DEPTH_MAX`](crate::NESTING_DEPTH_MAX) is
-    /// [`ErrorKind::NestingTooDeep`]; every vector is allocated for at most as many items as
-    /// bytes remain.
+    /// [`ErrorKind::NestingTooDeep`]. Each item is read within the room [`Decoder::item`] gives
+    /// it, and every vector is allocated for at most as many items as its container has bytes
+    /// of room, so the vectors along any path of nested containers together hold at most one
+    /// slot per input byte, plus one per level.
     pub fn value(&mut self) -> Result<Value<'a>, Error> {
         self.value_at(0)
     }
@@ -32,11 +34,11 @@ impl<'a> Decoder<'a> {
     fn skip_at(&mut self, depth: usize) -> Result<(), Error> {
         match self.peek_tag()? {
             Tag::List => {
-                let seq = self.list()?;
+                let seq = self.seq(Tag::List, 1)?;
                 self.pos = seq.end;
             }
             Tag::Map => {
-                let seq = self.map()?;
+                let seq = self.seq(Tag::Map, 2)?;
                 self.pos = seq.end;
             }
             Tag::Variant => {
@@ -91,7 +93,8 @@ impl<'a> Decoder<'a> {
     fn list_value(&mut self, depth: usize) -> Result<Value<'a>, Error> {
         let seq = self.list()?;
         let mut items = Vec::with_capacity(self.capacity(seq.count, 1));
-        for _ in 0..seq.count {
+        for index in 0..seq.count as usize {
+            self.item(&seq, index);
             items.push(self.value_at(depth)?);
         }
         self.end(seq)?;
@@ -102,8 +105,10 @@ impl<'a> Decoder<'a> {
     fn map_value(&mut self, depth: usize) -> Result<Value<'a>, Error> {
         let seq = self.map()?;
         let mut entries = Vec::with_capacity(self.capacity(seq.count, 2));
-        for _ in 0..seq.count {
+        for entry in 0..seq.count as usize {
+            self.item(&seq, 2 * entry);
             let key = self.value_at(depth)?;
+            self.item(&seq, 2 * entry + 1);
             let value = self.value_at(depth)?;
             entries.push((key, value));
         }
@@ -175,8 +180,8 @@ impl<'a> Decoder<'a> {
     }
 
     /// A vector capacity for `count` items of at least `width` bytes each: never more items
-    /// than the remaining bytes can hold.
+    /// than the room of the enclosing container can hold.
     fn capacity(&self, count: u32, width: usize) -> usize {
-        (count as usize).min(self.remaining() / width)
+        (count as usize).min(self.room() / width)
     }
 }

@@ -179,6 +179,119 @@ fn container_bodies_must_end_where_declared() {
     assert_eq!(dec.end(seq), Err(Error::new(10, mismatch)));
 }
 
+#[test]
+fn nested_lengths_must_fit_the_room_their_container_leaves() {
+    let mismatch = |declared, actual| ErrorKind::ContainerMismatch { declared, actual };
+    // A list of two items whose first, a list, claims the byte of the second (it must end by
+    // offset 19, one byte before its parent's end at 20, and claims up to 20).
+    let input = hex("20 0b 00 00 00 02 00 00 00  20 02 00 00 00 02 00 00 00 00 00  00");
+    assert_eq!(decode_value(&input), Err(Error::new(10, mismatch(20, 19))));
+    // A str, bytes and an array whose lengths run past the list holding them, though not
+    // past the input.
+    check(
+        "20 02 00 00 00 01 00 00 00 10 05 61 62 63 64 65",
+        mismatch(16, 11),
+    );
+    check(
+        "20 02 00 00 00 01 00 00 00 11 05 61 62 63 64 65",
+        mismatch(16, 11),
+    );
+    check(
+        "20 03 00 00 00 01 00 00 00 23 03 04 01 02 03 04",
+        mismatch(16, 12),
+    );
+    // A map whose first key claims the bytes of its value.
+    check(
+        "21 0b 00 00 00 01 00 00 00  20 02 00 00 00 02 00 00 00 00 00",
+        mismatch(20, 19),
+    );
+    // Past the end of the input as well: that is incomplete, as for any prefix.
+    check("20 02 00 00 00 01 00 00 00 10 05 61", ErrorKind::Incomplete);
+}
+
+#[test]
+fn nested_headers_cannot_each_claim_the_whole_input() {
+    // 64 lists, each claiming every byte after its header and one item per byte. The second
+    // has one byte of room: the first list's other items need the rest.
+    let size = 4096;
+    let mut input = Vec::with_capacity(size);
+    for _ in 0..NESTING_DEPTH_MAX {
+        let body = (size - input.len() - 9) as u32;
+        input.push(0x20);
+        input.extend_from_slice(&body.to_le_bytes());
+        input.extend_from_slice(&body.to_le_bytes());
+    }
+    input.resize(size, 0x00);
+    let declared = size;
+    let actual = 9 + 1;
+    assert_eq!(
+        decode_value(&input),
+        Err(Error::new(
+            10,
+            ErrorKind::ContainerMismatch { declared, actual }
+        ))
+    );
+}
+
+#[test]
+fn item_gives_each_value_the_room_its_later_siblings_leave() {
+    // A list declaring three items in 12 bytes of body, the first a list of 11 bytes: with
+    // `item`, the first may end by offset 19 (a byte each for the other two before 21).
+    let input = hex("20 0c 00 00 00 03 00 00 00  20 02 00 00 00 02 00 00 00 00 00  00");
+    let mut dec = Decoder::new(&input);
+    let seq = dec.list().unwrap();
+    dec.item(&seq, 0);
+    let claim = ErrorKind::ContainerMismatch {
+        declared: 20,
+        actual: 19,
+    };
+    assert_eq!(dec.list(), Err(Error::new(10, claim)));
+    // Without `item`, only the parent's end bounds it.
+    let mut dec = Decoder::new(&input);
+    let seq = dec.list().unwrap();
+    let inner = dec.list().unwrap();
+    assert_eq!((inner.count, inner.end_offset()), (2, 20));
+    assert_eq!(seq.end_offset(), 21);
+
+    // A list of three units read item by item; past the last index, the room is the body.
+    let list = hex("20 03 00 00 00 03 00 00 00 00 00 00");
+    let mut dec = Decoder::new(&list);
+    let seq = dec.list().unwrap();
+    for index in 0..3 {
+        dec.item(&seq, index);
+        dec.unit().unwrap();
+    }
+    dec.item(&seq, 7);
+    dec.end(seq).unwrap();
+    dec.finish().unwrap();
+
+    // A map counts keys and values: entry 0's key (value 0) must leave a byte for its value.
+    let map = hex("21 0b 00 00 00 01 00 00 00  20 02 00 00 00 01 00 00 00 00 00");
+    let mut dec = Decoder::new(&map);
+    let seq = dec.map().unwrap();
+    dec.item(&seq, 0);
+    let claim = ErrorKind::ContainerMismatch {
+        declared: 20,
+        actual: 19,
+    };
+    assert_eq!(dec.list(), Err(Error::new(10, claim)));
+}
+
+/// After a nested list ends, the room is its parent's again: a str after it may take the rest
+/// of the parent's body, not just what the nested list had.
+#[test]
+fn end_restores_the_room_of_the_enclosing_container() {
+    let input = hex("20 10 00 00 00 02 00 00 00  20 01 00 00 00 01 00 00 00 00  10 04 61 62 63 64");
+    let mut dec = Decoder::new(&input);
+    let outer = dec.list().unwrap();
+    let inner = dec.list().unwrap();
+    dec.unit().unwrap();
+    dec.end(inner).unwrap();
+    assert_eq!(dec.str(), Ok("abcd"));
+    dec.end(outer).unwrap();
+    dec.finish().unwrap();
+}
+
 /// `depth` variants around a unit.
 fn nested_variants(depth: usize) -> Vec<u8> {
     let mut bytes = [0x22, 0x00].repeat(depth);

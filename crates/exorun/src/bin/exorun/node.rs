@@ -325,6 +325,7 @@ async fn run_call(args: Call) -> anyhow::Result<ExitCode> {
         .peer_hello_with_timeout(timeout)
         .await
         .context("waiting for the node's Hello")?;
+    neorpc::frame::check_version(hello.version).context("the node's Hello")?;
     let offer = Offer::decode(&hello.offer).context("reading the node's offer")?;
     let (interface, sig) = find_method(&offer, &args.target, &args.method)?;
     let params = sig.param_types();

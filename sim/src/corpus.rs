@@ -64,7 +64,10 @@ pub enum Error {
     /// A file or directory could not be read or written. The message includes the cause, so
     /// it is not also the error's `source()`: a chain printed with `{:#}` says it once.
     #[error("corpus `{}`: {cause}", path.display())]
-    Io { path: PathBuf, cause: std::io::Error },
+    Io {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
 }
 
 fn invalid(path: &Path, field: impl Into<String>, reason: impl Into<String>) -> Error {

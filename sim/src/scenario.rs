@@ -106,7 +106,10 @@ pub enum Error {
     /// The scenario file could not be read. The message includes the cause, so it is not
     /// also the error's `source()`: a chain printed with `{:#}` says it once.
     #[error("scenario file `{}`: {cause}", path.display())]
-    Io { path: PathBuf, cause: std::io::Error },
+    Io {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
 }
 
 fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Error {

@@ -565,7 +565,11 @@ mod tests {
     /// Polls `recv` once: the frame, if the bytes queued so far complete one.
     fn poll_recv(reader: &mut FrameReader<Trickle>) -> Option<Vec<u8>> {
         let polled = reader.recv(FRAME_SIZE_MAX_DEFAULT).now_or_never()?;
-        Some(polled.expect("no error").expect("not the end of the stream"))
+        Some(
+            polled
+                .expect("no error")
+                .expect("not the end of the stream"),
+        )
     }
 
     fn header(body_size: usize) -> [u8; FRAME_HEADER_SIZE] {

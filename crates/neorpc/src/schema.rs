@@ -680,7 +680,10 @@ fn decode_funcs(dec: &mut Decoder<'_>) -> Result<BTreeMap<String, FuncSig>, Erro
     for _ in 0..seq.count / 3 {
         let name = dec.str()?.to_owned();
         // Written in the map's order: sorted, each name once.
-        if funcs.last_key_value().is_some_and(|(last, _)| *last >= name) {
+        if funcs
+            .last_key_value()
+            .is_some_and(|(last, _)| *last >= name)
+        {
             return Err(Error::BadField {
                 field: "schema functions",
                 reason: "names must be sorted and unique",

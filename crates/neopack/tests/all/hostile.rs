@@ -188,9 +188,18 @@ fn nested_lengths_must_fit_the_room_their_container_leaves() {
     assert_eq!(decode_value(&input), Err(Error::new(10, mismatch(20, 19))));
     // A str, bytes and an array whose lengths run past the list holding them, though not
     // past the input.
-    check("20 02 00 00 00 01 00 00 00 10 05 61 62 63 64 65", mismatch(16, 11));
-    check("20 02 00 00 00 01 00 00 00 11 05 61 62 63 64 65", mismatch(16, 11));
-    check("20 03 00 00 00 01 00 00 00 23 03 04 01 02 03 04", mismatch(16, 12));
+    check(
+        "20 02 00 00 00 01 00 00 00 10 05 61 62 63 64 65",
+        mismatch(16, 11),
+    );
+    check(
+        "20 02 00 00 00 01 00 00 00 11 05 61 62 63 64 65",
+        mismatch(16, 11),
+    );
+    check(
+        "20 03 00 00 00 01 00 00 00 23 03 04 01 02 03 04",
+        mismatch(16, 12),
+    );
     // A map whose first key claims the bytes of its value.
     check(
         "21 0b 00 00 00 01 00 00 00  20 02 00 00 00 02 00 00 00 00 00",
@@ -217,7 +226,10 @@ fn nested_headers_cannot_each_claim_the_whole_input() {
     let actual = 9 + 1;
     assert_eq!(
         decode_value(&input),
-        Err(Error::new(10, ErrorKind::ContainerMismatch { declared, actual }))
+        Err(Error::new(
+            10,
+            ErrorKind::ContainerMismatch { declared, actual }
+        ))
     );
 }
 

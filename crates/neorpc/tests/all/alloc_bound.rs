@@ -151,7 +151,10 @@ fn an_array_with_a_bad_element_reserves_nothing_for_its_elements() {
         matches!(&err.kind, codec::ErrorKind::Pack(e) if e.kind == neopack::ErrorKind::InvalidBool(2)),
         "{err}"
     );
-    assert!(peak <= SLACK_BYTES, "{peak} bytes before refusing the array");
+    assert!(
+        peak <= SLACK_BYTES,
+        "{peak} bytes before refusing the array"
+    );
 }
 
 /// What a `Val` takes in wasmtime's representation, whatever it holds.
@@ -173,7 +176,10 @@ fn a_byte_list_decodes_to_one_val_per_byte_and_no_more() {
     let peak = peak_during(|| decoded = Some(codec::decode_args(&input, &types)));
     let vals = decoded.expect("decoded").expect("a valid list<u8>");
     assert!(matches!(&vals[..], [Val::List(items)] if items.len() == MIB));
-    assert!(peak <= VAL_BYTES * input.len() + SLACK_BYTES, "{peak} bytes");
+    assert!(
+        peak <= VAL_BYTES * input.len() + SLACK_BYTES,
+        "{peak} bytes"
+    );
 }
 
 proptest! {

@@ -46,7 +46,11 @@ fn encode(value: &Value<'_>) -> Vec<u8> {
 /// `value` written with list counts from `counts` (mostly `None`: the true count).
 fn with_counts(value: &Value<'_>, counts: &[Option<u32>]) -> Vec<u8> {
     let mut bytes = Vec::new();
-    write(value, &mut counts.iter().copied().chain(std::iter::repeat(None)), &mut bytes);
+    write(
+        value,
+        &mut counts.iter().copied().chain(std::iter::repeat(None)),
+        &mut bytes,
+    );
     bytes
 }
 
@@ -63,10 +67,8 @@ fn reason_like() -> impl Strategy<Value = Value<'static>> {
     let payload = prop_oneof![
         Just(Value::Unit),
         word().prop_map(Value::Str),
-        (any::<u32>(), any::<u32>()).prop_map(|(a, b)| Value::List(vec![
-            Value::U32(a),
-            Value::U32(b)
-        ])),
+        (any::<u32>(), any::<u32>())
+            .prop_map(|(a, b)| Value::List(vec![Value::U32(a), Value::U32(b)])),
         (any::<u32>(), word())
             .prop_map(|(code, message)| Value::List(vec![Value::U32(code), Value::Str(message)])),
         any::<u32>().prop_map(|a| Value::List(vec![Value::U32(a)])),
@@ -110,9 +112,7 @@ fn type_like() -> impl Strategy<Value = Value<'static>> {
             word().prop_map(Value::Str),
             inner.clone(),
             Just(Value::Variant(0, Box::new(Value::Unit))),
-            inner
-                .clone()
-                .prop_map(|ty| Value::Variant(1, Box::new(ty))),
+            inner.clone().prop_map(|ty| Value::Variant(1, Box::new(ty))),
         ];
         prop_oneof![
             (13u32..14, inner.clone()).prop_map(|(tag, ty)| Value::Variant(tag, Box::new(ty))),
@@ -132,11 +132,7 @@ fn interfaces_like() -> impl Strategy<Value = Value<'static>> {
         proptest::collection::vec(type_like(), 0..2),
     )
         .prop_map(|(name, params, results)| {
-            vec![
-                Value::Str(name),
-                Value::List(params),
-                Value::List(results),
-            ]
+            vec![Value::Str(name), Value::List(params), Value::List(results)]
         });
     let interface = (word(), proptest::collection::vec(func, 0..3)).prop_map(|(name, funcs)| {
         let funcs = funcs.into_iter().flatten().collect();
@@ -202,7 +198,10 @@ fn mutate(bytes: &mut Vec<u8>, at: prop::sample::Index, byte: u8, how: u8) {
 }
 
 fn mutations() -> impl Strategy<Value = Vec<(prop::sample::Index, u8, u8)>> {
-    proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), any::<u8>()), 1..3)
+    proptest::collection::vec(
+        (any::<prop::sample::Index>(), any::<u8>(), any::<u8>()),
+        1..3,
+    )
 }
 
 proptest! {

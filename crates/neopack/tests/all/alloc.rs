@@ -93,3 +93,18 @@ fn a_value_takes_at_most_a_bound_per_input_byte() {
         bytes.len()
     );
 }
+
+#[test]
+fn an_encoder_with_capacity_allocates_once_up_front() {
+    let (calls, peak) = measure(|| {
+        let mut enc = neopack::Encoder::with_capacity(64);
+        // 61 bytes of 64: a str of 57 (tag, length, bytes) and a u8 (tag, byte).
+        enc.str(&"x".repeat(57)).unwrap();
+        enc.u8(1).unwrap();
+        assert_eq!(enc.len(), 61);
+        enc
+    });
+    // The buffer, and the 57-byte string to write: the encoder never grew its buffer.
+    assert_eq!(calls, 2);
+    assert_eq!(peak, 64 + 57);
+}

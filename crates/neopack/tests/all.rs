@@ -19,3 +19,7 @@ mod encoder;
 // Exact bytes: FORMAT.md's worked example, an insta snapshot, per-scalar encodings.
 #[path = "all/format.rs"]
 mod format;
+
+// Allocation: one vector per container, reserved once; a bound per input byte.
+#[path = "all/alloc.rs"]
+mod alloc;

@@ -486,11 +486,11 @@ fn encode_flags(enc: &mut Encoder, names: &[String], set: &[String]) -> Result<(
     Ok(())
 }
 
-/// The neopack array kind that carries a `list<T>` of this element type, if T is a scalar.
+/// The neopack array kind that carries a `list<T>` of this element type, if T is a scalar other
+/// than u8 (a `list<u8>` is `bytes`, and its callers look for that first).
 fn scalar_kind(ty: &Type) -> Option<Scalar> {
     let kind = match ty {
         Type::Bool => Scalar::Bool,
-        Type::U8 => Scalar::U8,
         Type::U16 => Scalar::U16,
         Type::U32 => Scalar::U32,
         Type::U64 => Scalar::U64,

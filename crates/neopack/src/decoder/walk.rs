@@ -179,9 +179,12 @@ impl<'a> Decoder<'a> {
         Ok(inner)
     }
 
-    /// A vector capacity for `count` items of at least `width` bytes each: never more items
-    /// than the room of the enclosing container can hold.
+    /// A vector capacity for `count` items of at least `width` bytes each, just read from a
+    /// header: the header's checks already held it to what the room of the enclosing container
+    /// can hold.
     fn capacity(&self, count: u32, width: usize) -> usize {
-        (count as usize).min(self.room() / width)
+        let capacity = count as usize;
+        assert!(capacity.saturating_mul(width) <= self.room());
+        capacity
     }
 }

@@ -238,6 +238,28 @@ fn clear_forgets_everything() {
 }
 
 #[test]
+fn as_bytes_shows_what_is_written_so_far() {
+    let mut enc = Encoder::with_capacity(16);
+    assert!(enc.is_empty());
+    assert_eq!(enc.as_bytes(), b"");
+    enc.u8(7).unwrap();
+    assert!(!enc.is_empty());
+    assert_eq!(enc.as_bytes(), [0x03, 0x07]);
+    // An open list's header is not patched yet: zero length and count.
+    enc.list_begin().unwrap();
+    enc.unit().unwrap();
+    assert_eq!(
+        enc.as_bytes(),
+        [0x03, 0x07, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0x00]
+    );
+    enc.list_end().unwrap();
+    assert_eq!(
+        enc.into_bytes().unwrap(),
+        [0x03, 0x07, 0x20, 1, 0, 0, 0, 1, 0, 0, 0, 0x00]
+    );
+}
+
+#[test]
 fn top_level_holds_a_sequence_of_values() {
     let mut enc = Encoder::default();
     enc.u8(1).unwrap();

@@ -150,6 +150,65 @@ fn lengths_and_counts() {
 }
 
 #[test]
+fn header_errors_name_the_offset_of_the_field_at_fault() {
+    // Inside a variant, so that the header starts at offset 3 (its body length) and its count
+    // at 7: a count over the limit, and a count the body cannot hold.
+    let too_large = ErrorKind::LengthTooLarge {
+        length: 0xffff_ffff,
+        max: LENGTH_MAX,
+    };
+    let input = hex("22 00 20 01 00 00 00 ff ff ff ff 00");
+    assert_eq!(decode_value(&input), Err(Error::new(7, too_large)));
+    let input = hex("22 00 20 01 00 00 00 02 00 00 00 00");
+    let mismatch = ErrorKind::ContainerMismatch {
+        declared: 2,
+        actual: 1,
+    };
+    assert_eq!(decode_value(&input), Err(Error::new(7, mismatch)));
+    // A body over the limit, at offset 3.
+    let input = hex("22 00 20 ff ff ff ff 00 00 00 00");
+    let too_large = ErrorKind::LengthTooLarge {
+        length: 0xffff_ffff,
+        max: LENGTH_MAX,
+    };
+    assert_eq!(decode_value(&input), Err(Error::new(3, too_large)));
+}
+
+#[test]
+fn float_array_counts_are_checked_at_the_count_by_their_width() {
+    // Two f32s need 8 bytes, two f64s 16: with 7 and 15 after the count, the count itself is
+    // what cannot be, at offset 2, before any element is read.
+    for (kind, width) in [(0x0b, 4), (0x0c, 8)] {
+        let mut input = vec![0x23, kind, 0x02];
+        input.resize(3 + 2 * width - 1, 0x00);
+        assert_eq!(
+            decode_value(&input),
+            Err(Error::new(2, ErrorKind::Incomplete)),
+            "kind {kind:#x}"
+        );
+        assert_eq!(
+            Decoder::new(&input).skip(),
+            Err(Error::new(2, ErrorKind::Incomplete)),
+            "kind {kind:#x}"
+        );
+    }
+}
+
+#[test]
+fn is_empty_and_remaining_follow_the_reads() {
+    let input = hex("05 01 00");
+    let mut dec = Decoder::new(&input);
+    assert!(!dec.is_empty());
+    assert_eq!(dec.remaining(), 3);
+    dec.u32().unwrap();
+    assert!(!dec.is_empty());
+    assert_eq!((dec.position(), dec.remaining()), (2, 1));
+    dec.unit().unwrap();
+    assert!(dec.is_empty());
+    assert_eq!(dec.remaining(), 0);
+}
+
+#[test]
 fn container_bodies_must_end_where_declared() {
     // Body of 2 bytes holding one 1-byte item.
     check(

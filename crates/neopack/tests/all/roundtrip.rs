@@ -237,6 +237,22 @@ fn floats_compare_by_bits() {
 }
 
 #[test]
+fn variants_and_arrays_are_equal_only_when_every_part_is() {
+    let variant = |d, payload| Value::Variant(d, Box::new(payload));
+    assert_eq!(variant(1, Value::Unit), variant(1, Value::Unit));
+    assert_ne!(variant(1, Value::Unit), variant(2, Value::Unit));
+    assert_ne!(variant(1, Value::Unit), variant(1, Value::U8(0)));
+    let array = |kind, items| Value::Array(kind, items);
+    let empty = || Vec::new();
+    assert_eq!(array(Scalar::U8, empty()), array(Scalar::U8, empty()));
+    assert_ne!(array(Scalar::U8, empty()), array(Scalar::S8, empty()));
+    assert_ne!(
+        array(Scalar::U8, vec![Value::U8(1)]),
+        array(Scalar::U8, vec![Value::U8(2)])
+    );
+}
+
+#[test]
 fn nesting_up_to_the_limit_round_trips() {
     let mut value = Value::Unit;
     for depth in 0..neopack::NESTING_DEPTH_MAX {

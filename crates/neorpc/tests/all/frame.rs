@@ -277,3 +277,28 @@ proptest! {
         let _ = frame::decode_seq(&bytes);
     }
 }
+
+#[test]
+fn each_frame_kind_has_its_name() {
+    let args = payload();
+    let names: Vec<&str> = sample_frames(&args)
+        .iter()
+        .map(|(_, frame)| frame.kind_name())
+        .collect();
+    assert_eq!(
+        names,
+        ["Hello", "Call", "Reply", "Failure", "Cancel", "Failure"]
+    );
+}
+
+#[test]
+fn only_our_protocol_version_is_accepted() {
+    assert_eq!(frame::check_version(frame::VERSION), Ok(()));
+    for other in [0, frame::VERSION + 1, u32::MAX] {
+        let refused = Error::Version {
+            peer: other,
+            ours: frame::VERSION,
+        };
+        assert_eq!(frame::check_version(other), Err(refused));
+    }
+}

@@ -17,7 +17,7 @@ use exorun::builder::{InstanceBuilder, Linkable};
 use exorun::client;
 use exorun::context::{Captured, Limits};
 use exorun::instance::InstanceHandle;
-use exorun::runtime::Runtime;
+use exorun::runtime::{App, Runtime};
 use exorun::server::{self, Server};
 use exorun::session::{self, Session};
 use exorun::system::{KvSystem, LogSystem};
@@ -49,16 +49,16 @@ pub enum Error {
     App { app: String, message: String },
 }
 
-/// The guest components, read once per process; each compiles once per process too (the
-/// runtime's process-wide cache), whatever the number of seeds and nodes.
-#[derive(Debug)]
+/// The guest components, read and compiled once per process, whatever the number of seeds and
+/// nodes: a booting node registers them compiled, with their ledgers, and only instantiates.
 pub struct Catalog {
-    apps: BTreeMap<String, Arc<[u8]>>,
+    apps: BTreeMap<String, App>,
 }
 
 impl Catalog {
-    /// Reads `<dir>/<app>.wasm` for every app in `apps`.
-    pub fn load(dir: &Path, apps: &[&str]) -> Result<Catalog, Error> {
+    /// Reads `<dir>/<app>.wasm` for every app in `apps` and compiles it in `runtime` (whose
+    /// engine every node's runtime shares: they have the same configuration).
+    pub fn load(dir: &Path, apps: &[&str], runtime: &Runtime) -> Result<Catalog, Error> {
         let mut loaded = BTreeMap::new();
         for app in apps {
             let path = dir.join(format!("{app}.wasm"));
@@ -67,13 +67,18 @@ impl Catalog {
                 path: path.clone(),
                 message: e.to_string(),
             })?;
-            loaded.insert((*app).to_owned(), Arc::from(bytes));
+            let failed = |e: exorun::runtime::Error| Error::App {
+                app: (*app).to_owned(),
+                message: e.to_string(),
+            };
+            let id = runtime.register_app(app, &bytes).map_err(failed)?;
+            loaded.insert((*app).to_owned(), runtime.app(id).map_err(failed)?);
         }
         Ok(Catalog { apps: loaded })
     }
 
-    /// The component's bytes.
-    pub fn bytes(&self, app: &str) -> Result<&Arc<[u8]>, Error> {
+    /// The compiled app.
+    pub fn app(&self, app: &str) -> Result<&App, Error> {
         self.apps.get(app).ok_or_else(|| Error::App {
             app: app.to_owned(),
             message: "not loaded".into(),
@@ -343,10 +348,10 @@ async fn instantiate(
     seed: u64,
 ) -> Result<(InstanceHandle, Output), String> {
     let failed = |e: &dyn std::fmt::Display| format!("instance {} ({app}): {e}", instance.name);
-    let bytes = world.catalog.bytes(app).map_err(|e| failed(&e))?;
+    let compiled = world.catalog.app(app).map_err(|e| failed(&e))?;
     let app_id = parts
         .runtime
-        .register_app(app, bytes)
+        .register_compiled(compiled)
         .map_err(|e| failed(&e))?;
     let limits = Limits {
         fuel_per_call: world.scenario.limits.fuel,

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use exorun::runtime::{AppId, Runtime};
+use exorun::runtime::Runtime;
 use madsim::runtime::NodeHandle;
 use neorpc::schema::InterfaceSchema;
 
@@ -36,36 +36,21 @@ const RUN_STACK_BYTES: usize = 8 << 20;
 
 /// What every run in this process shares: the components, compiled once, and their ledgers.
 pub struct Simulator {
+    /// The apps with their ledgers, read to know contracts without instantiating anything.
     catalog: Arc<Catalog>,
-    /// Registered once, to read ledgers (contracts) without instantiating anything.
-    ledgers: Runtime,
-    app_ids: BTreeMap<String, AppId>,
 }
 
 impl Simulator {
     /// Reads and compiles every known app from `apps_dir` (the fixtures `scripts/build_apps.sh`
     /// writes).
     pub fn new(apps_dir: &Path) -> Result<Simulator, node::Error> {
-        let catalog = Catalog::load(apps_dir, scenario::APPS)?;
-        let ledgers = Runtime::new().map_err(|e| node::Error::App {
+        let compiler = Runtime::new().map_err(|e| node::Error::App {
             app: "*".into(),
             message: e.to_string(),
         })?;
-        let mut app_ids = BTreeMap::new();
-        for app in scenario::APPS {
-            let bytes = catalog.bytes(app)?;
-            let id = ledgers
-                .register_app(app, bytes)
-                .map_err(|e| node::Error::App {
-                    app: (*app).to_owned(),
-                    message: e.to_string(),
-                })?;
-            app_ids.insert((*app).to_owned(), id);
-        }
+        let catalog = Catalog::load(apps_dir, scenario::APPS, &compiler)?;
         Ok(Simulator {
             catalog: Arc::new(catalog),
-            ledgers,
-            app_ids,
         })
     }
 
@@ -220,7 +205,7 @@ impl Simulator {
     }
 
     fn import_schema(&self, app: &str, interface: &str) -> Option<InterfaceSchema> {
-        let app = self.ledgers.app(*self.app_ids.get(app)?).ok()?;
+        let app = self.catalog.app(app).ok()?;
         Some(app.ledger.import(interface).ok()?.schema.clone())
     }
 
@@ -230,7 +215,7 @@ impl Simulator {
             .iter()
             .find(|(name, _)| qualified(name) == interface)?
             .1;
-        let app = self.ledgers.app(*self.app_ids.get(exporter)?).ok()?;
+        let app = self.catalog.app(exporter).ok()?;
         Some(app.ledger.export(interface).ok()?.schema.clone())
     }
 }

@@ -84,6 +84,10 @@ pub enum Error {
     /// The bytes are not a valid component. `message` is wasmtime's, with its causes.
     #[error("cannot compile app `{app}`: {message}")]
     Compile { app: String, message: String },
+    /// [`Runtime::register_compiled`] got an app compiled for an engine other than this
+    /// runtime's (a runtime with another [`Config`]).
+    #[error("app `{app}` was compiled for another engine than this runtime's")]
+    ForeignEngine { app: String },
 }
 
 /// How the engine allocates instances.
@@ -137,10 +141,22 @@ impl EngineKey {
     }
 }
 
-/// One engine per distinct configuration, and the components compiled with it.
+/// One engine per distinct configuration, the components compiled with it (with what
+/// registering one reads from it), and its two WASI linkers, which every runtime on the engine
+/// clones rather than builds.
 struct SharedEngine {
     engine: Engine,
-    compiled: Mutex<BTreeMap<(u64, usize), Component>>,
+    compiled: Mutex<BTreeMap<(u64, usize), Compiled>>,
+    base_linker: Linker<ExorunCtx>,
+    sync_linker: Linker<ExorunCtx>,
+}
+
+/// A compiled component and what its registration needs from it, computed once.
+#[derive(Clone)]
+struct Compiled {
+    component: Component,
+    ledger: Arc<Ledger>,
+    wasi_sync: bool,
 }
 
 static ENGINES: LazyLock<Mutex<BTreeMap<EngineKey, Arc<SharedEngine>>>> =
@@ -156,6 +172,8 @@ fn shared_engine(config: &Config) -> Result<Arc<SharedEngine>, Error> {
     }
     let engine = new_engine(config)?;
     let shared = Arc::new(SharedEngine {
+        base_linker: wasi_linker(&engine, false)?,
+        sync_linker: wasi_linker(&engine, true)?,
         engine,
         compiled: Mutex::new(BTreeMap::new()),
     });
@@ -195,6 +213,10 @@ fn pooling_config(pooling: &Pooling, limits: &Limits) -> PoolingAllocationConfig
     {
         pool.linear_memory_keep_resident(SIM_MEMORY_KEEP_RESIDENT_BYTES);
         pool.table_keep_resident(SIM_TABLE_KEEP_RESIDENT_BYTES);
+        // Without it the pool resets the whole kept region (up to 16 MiB) of every memory it
+        // gets back; with it, only the pages the instance wrote. Falls back by itself on a
+        // kernel without `PAGEMAP_SCAN` (before Linux 6.7).
+        pool.pagemap_scan(wasmtime::Enabled::Auto);
     }
     pool
 }
@@ -269,8 +291,6 @@ pub(crate) type PreKey = (AppId, Vec<(String, crate::builder::LinkKey)>);
 pub struct Runtime {
     config: Config,
     shared: Arc<SharedEngine>,
-    base_linker: Linker<ExorunCtx>,
-    sync_linker: Linker<ExorunCtx>,
     next_id: AtomicU64,
     apps: DashMap<AppId, App>,
     peers: DashMap<PeerId, Peer>,
@@ -290,13 +310,9 @@ impl Runtime {
     /// A runtime with `config`.
     pub fn with_config(config: Config) -> Result<Runtime, Error> {
         let shared = shared_engine(&config)?;
-        let base_linker = wasi_linker(&shared.engine, false)?;
-        let sync_linker = wasi_linker(&shared.engine, true)?;
         Ok(Runtime {
             config,
             shared,
-            base_linker,
-            sync_linker,
             next_id: AtomicU64::new(1),
             apps: DashMap::new(),
             peers: DashMap::new(),
@@ -322,22 +338,35 @@ impl Runtime {
 
     /// Compiles `bytes` (or finds them compiled already) and registers the app.
     pub fn register_app(&self, name: &str, bytes: &[u8]) -> Result<AppId, Error> {
-        let component = self.compile(name, bytes)?;
-        let ledger = Arc::new(Ledger::from_component(self.engine(), &component));
-        let wasi_sync = crate::wasi_io::may_run_sync(&component.component_type(), self.engine());
-        let id = AppId(self.next_id());
-        let name = name.to_owned();
+        let compiled = self.compile(name, bytes)?;
         let app = App {
-            name,
-            component,
-            ledger,
-            wasi_sync,
+            name: name.to_owned(),
+            component: compiled.component,
+            ledger: compiled.ledger,
+            wasi_sync: compiled.wasi_sync,
         };
-        self.apps.insert(id, app);
-        Ok(id)
+        Ok(self.insert_app(app))
     }
 
-    fn compile(&self, name: &str, bytes: &[u8]) -> Result<Component, Error> {
+    /// Registers `app`, taken from a runtime with the same [`Config`] (see [`Runtime::app`]),
+    /// without reading its bytes again: what a simulator booting the same apps on every node
+    /// of every seed wants. An app compiled for another engine is refused.
+    pub fn register_compiled(&self, app: &App) -> Result<AppId, Error> {
+        if !Engine::same(app.component.engine(), self.engine()) {
+            return Err(Error::ForeignEngine {
+                app: app.name.clone(),
+            });
+        }
+        Ok(self.insert_app(app.clone()))
+    }
+
+    fn insert_app(&self, app: App) -> AppId {
+        let id = AppId(self.next_id());
+        self.apps.insert(id, app);
+        id
+    }
+
+    fn compile(&self, name: &str, bytes: &[u8]) -> Result<Compiled, Error> {
         let mut hasher = std::hash::DefaultHasher::new();
         bytes.hash(&mut hasher);
         let key = (hasher.finish(), bytes.len());
@@ -352,11 +381,16 @@ impl Runtime {
             message: format!("{e:#}"),
         })?;
         self.compilations.fetch_add(1, Ordering::Relaxed);
-        self.compiled_lock().insert(key, component.clone());
-        Ok(component)
+        let compiled = Compiled {
+            ledger: Arc::new(Ledger::from_component(self.engine(), &component)),
+            wasi_sync: crate::wasi_io::may_run_sync(&component.component_type(), self.engine()),
+            component,
+        };
+        self.compiled_lock().insert(key, compiled.clone());
+        Ok(compiled)
     }
 
-    fn compiled_lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<(u64, usize), Component>> {
+    fn compiled_lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<(u64, usize), Compiled>> {
         let compiled = self.shared.compiled.lock();
         compiled.unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -458,8 +492,8 @@ impl Runtime {
     pub(crate) fn linker(&self, sync: bool) -> Linker<ExorunCtx> {
         self.linker_setups.fetch_add(1, Ordering::Relaxed);
         match sync {
-            true => self.sync_linker.clone(),
-            false => self.base_linker.clone(),
+            true => self.shared.sync_linker.clone(),
+            false => self.shared.base_linker.clone(),
         }
     }
 

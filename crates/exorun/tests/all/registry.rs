@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use exorun::runtime::{self, AppId, InstanceId, PeerId};
 use exorun::transport::Transport;
+use wasmtime::component::Val;
 
 use crate::support::{self, MockTransport};
 
@@ -97,5 +98,44 @@ fn a_component_the_engine_cannot_take_is_refused_with_the_reason() -> anyhow::Re
         message.contains("Maps require the component model map feature (at offset 0xb)"),
         "{message}"
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_app_compiled_once_registers_in_another_runtime_without_compiling() -> anyhow::Result<()>
+{
+    let first = support::runtime()?;
+    let app = first.app(support::register(&first, "calc-server")?)?;
+    let second = support::runtime()?;
+    let id = second.register_compiled(&app)?;
+    let registered = second.app(id)?;
+    assert_eq!(registered.name, "calc-server");
+    assert!(Arc::ptr_eq(&registered.ledger, &app.ledger));
+    assert_eq!(second.stats().compilations, 0);
+    // And it runs there.
+    let handle = exorun::builder::InstanceBuilder::new(&second, id)
+        .instantiate()
+        .await?;
+    let args = [Val::S32(2), Val::S32(3)];
+    let sum = handle.call(&support::apps("calc"), "add", &args).await?;
+    assert_eq!(sum, vec![Val::S32(5)]);
+    Ok(())
+}
+
+#[test]
+fn an_app_compiled_for_another_engine_is_refused() -> anyhow::Result<()> {
+    let small = runtime::Config {
+        pooling: None,
+        ..runtime::Config::default()
+    };
+    let other = runtime::Runtime::with_config(small)?;
+    let app = other.app(support::register(&other, "calc-server")?)?;
+    let rt = support::runtime()?;
+    let refused = rt.register_compiled(&app).err();
+    let expected = runtime::Error::ForeignEngine {
+        app: "calc-server".into(),
+    };
+    assert_eq!(refused, Some(expected));
+    assert!(rt.app_ids().is_empty());
     Ok(())
 }

@@ -28,6 +28,7 @@ pub mod context;
 pub mod domain;
 pub mod instance;
 pub mod ledger;
+mod offer;
 #[cfg(madsim)]
 pub mod plant;
 pub mod runtime;

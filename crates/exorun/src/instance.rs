@@ -52,8 +52,8 @@ use wasmtime::component::{Func, Instance, Val};
 
 use crate::builder::Recipe;
 use crate::context::ExorunCtx;
+use crate::id::{AppId, InstanceId};
 use crate::ledger::Ledger;
-use crate::runtime::{AppId, InstanceId};
 use crate::trap;
 
 /// What can go wrong using an instance.

@@ -26,6 +26,7 @@ pub mod builder;
 pub mod client;
 pub mod context;
 pub mod domain;
+mod id;
 pub mod instance;
 pub mod ledger;
 mod offer;

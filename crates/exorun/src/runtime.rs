@@ -21,38 +21,10 @@ use crate::instance::InstanceHandle;
 use crate::ledger::Ledger;
 use crate::transport::Transport;
 
+pub use crate::id::{AppId, InstanceId, PeerId};
+
 /// The most `InstancePre`s a runtime keeps; past it the cache starts over.
 pub const PRE_CACHE_MAX: usize = 1024;
-
-/// An app (a compiled component) registered in a runtime.
-#[derive(Debug, Copy, Clone, Hash, PartialEq, Eq, PartialOrd, Ord)]
-pub struct AppId(pub u64);
-
-/// A peer (a transport to another node) registered in a runtime.
-#[derive(Debug, Copy, Clone, Hash, PartialEq, Eq, PartialOrd, Ord)]
-pub struct PeerId(pub u64);
-
-/// An instance registered in a runtime.
-#[derive(Debug, Copy, Clone, Hash, PartialEq, Eq, PartialOrd, Ord)]
-pub struct InstanceId(pub u64);
-
-impl fmt::Display for AppId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "app#{}", self.0)
-    }
-}
-
-impl fmt::Display for PeerId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "peer#{}", self.0)
-    }
-}
-
-impl fmt::Display for InstanceId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "instance#{}", self.0)
-    }
-}
 
 /// What a lookup was looking for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

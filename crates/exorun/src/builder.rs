@@ -20,7 +20,7 @@ use wasmtime::{Engine, Store};
 
 use crate::bind::{self, RemoteTarget};
 use crate::context::{ContextBuilder, ExorunCtx, Limits};
-use crate::instance::{self, InstanceHandle, State};
+use crate::instance::{self, ExecFuture, InstanceHandle, State};
 use crate::ledger;
 use crate::runtime::{self, AppId, CachedPre, PreKey, Runtime};
 use crate::system::{self, SystemComponent};
@@ -223,7 +223,7 @@ impl<'r> InstanceBuilder<'r> {
 /// How an instance was built, kept to build it again: a renewal (see [`crate::instance`]) gets
 /// a new store and instance from the same `InstancePre`, with a context configured as the first
 /// one was (the builder's steps replayed, then the systems) and the builder's limits.
-pub(crate) struct Recipe {
+struct Recipe {
     /// The app's name, for errors.
     app: String,
     engine: Engine,
@@ -245,14 +245,9 @@ impl std::fmt::Debug for Recipe {
 }
 
 impl Recipe {
-    /// The app's name.
-    pub(crate) fn app(&self) -> &str {
-        &self.app
-    }
-
     /// Builds a store and instance; instantiates without awaiting if the instance is
     /// synchronous.
-    pub(crate) async fn build(&self) -> Result<State, Error> {
+    async fn build(&self) -> Result<State, Error> {
         let mut store = self.store()?;
         let instantiated = match self.sync {
             true => self.pre.pre.instantiate(&mut store),
@@ -262,7 +257,7 @@ impl Recipe {
     }
 
     /// [`Recipe::build`] from synchronous code, for a synchronous instance only.
-    pub(crate) fn build_sync(&self) -> Result<State, Error> {
+    fn build_sync(&self) -> Result<State, Error> {
         if !self.sync {
             let message = "an asynchronous instance cannot be built synchronously".to_owned();
             return Err(self.instantiate_error(trap::Error::Host { message }));
@@ -305,6 +300,31 @@ impl Recipe {
             app: self.app.clone(),
             cause,
         }
+    }
+}
+
+impl instance::Rebuild for Recipe {
+    fn app(&self) -> &str {
+        &self.app
+    }
+
+    fn rebuild(&self) -> ExecFuture<'_, Result<State, trap::Error>> {
+        Box::pin(async move { self.build().await.map_err(renewal_cause) })
+    }
+
+    fn rebuild_sync(&self) -> Result<State, trap::Error> {
+        self.build_sync().map_err(renewal_cause)
+    }
+}
+
+/// Why a renewal could not build the instance, as a trap: the start-up's own, or a host
+/// failure that names the error.
+fn renewal_cause(e: Error) -> trap::Error {
+    match e {
+        Error::Instantiate { cause, .. } => cause,
+        other => trap::Error::Host {
+            message: other.to_string(),
+        },
     }
 }
 

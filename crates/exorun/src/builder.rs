@@ -22,7 +22,7 @@ use crate::bind::{self, RemoteTarget};
 use crate::context::{ContextBuilder, ExorunCtx, Limits};
 use crate::instance::{self, ExecFuture, InstanceHandle, State};
 use crate::ledger;
-use crate::runtime::{self, AppId, CachedPre, PreKey, Runtime};
+use crate::runtime::{self, AppId, CachedPre, LinkKey, PreKey, Runtime};
 use crate::system::{self, SystemComponent};
 use crate::trap;
 
@@ -59,15 +59,6 @@ impl Linkable {
             Linkable::Remote(remote) => LinkKey::Remote(remote.address()),
         }
     }
-}
-
-/// Identifies a link target in the `InstancePre` cache; the cache keeps the target alive, so
-/// the address is not reused while the key exists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) enum LinkKey {
-    System(usize),
-    Local(usize),
-    Remote(usize),
 }
 
 /// What can go wrong building an instance. A message that includes a `cause` does not also
@@ -193,8 +184,9 @@ impl<'r> InstanceBuilder<'r> {
                 app: app.name.clone(),
                 message: e.to_string(),
             })?;
-        let links = self.links.values().cloned().collect();
-        let cached = Arc::new(CachedPre { pre, links, sync });
+        let links: Vec<Linkable> = self.links.values().cloned().collect();
+        let _links = Box::new(links);
+        let cached = Arc::new(CachedPre { pre, _links, sync });
         self.runtime.cache_pre(key, cached.clone());
         Ok(cached)
     }

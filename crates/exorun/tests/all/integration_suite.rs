@@ -201,6 +201,28 @@ async fn second_instance_reuses_the_linked_pre() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
+async fn removing_a_target_forgets_the_pres_linked_to_it() -> anyhow::Result<()> {
+    let rt = support::runtime()?;
+    let server_app = support::register(&rt, "calc-server")?;
+    let server = InstanceBuilder::new(&rt, server_app).instantiate().await?;
+    let client_app = support::register(&rt, "calc-client")?;
+    let build = || {
+        InstanceBuilder::new(&rt, client_app).link(apps("calc"), Linkable::Local(server.clone()))
+    };
+    build().instantiate().await?;
+    let before = rt.stats();
+    rt.remove_instance(server.id())?;
+    build().instantiate().await?;
+    let after = rt.stats();
+    assert_eq!(after.linker_setups, before.linker_setups + 1, "kept");
+    assert_eq!(after.pre_cache_hits, before.pre_cache_hits);
+    // The server's own pre links to nothing removed: it stays.
+    InstanceBuilder::new(&rt, server_app).instantiate().await?;
+    assert_eq!(rt.stats().pre_cache_hits, after.pre_cache_hits + 1);
+    Ok(())
+}
+
+#[tokio::test]
 async fn domain_errors_cross_a_local_link() -> anyhow::Result<()> {
     let rt = support::runtime()?;
     let server = support::instantiate(&rt, "auth-server").await?;

@@ -447,7 +447,7 @@ impl InstanceHandle {
         }
         let mut held = Vec::with_capacity(reach.len());
         for target in reach {
-            held.push(Arc::clone(&target.inner).lock_owned().await);
+            held.push(target.lock_to_hold().lock_owned().await);
         }
         let mut guard = self.inner.lock().await;
         guard.store.data_mut().held = held;
@@ -460,7 +460,7 @@ impl InstanceHandle {
         let mut guard = self.inner.try_lock().ok()?;
         let mut held = std::mem::take(&mut guard.store.data_mut().held);
         for target in &self.identity.reach {
-            match Arc::clone(&target.inner).try_lock_owned() {
+            match target.lock_to_hold().try_lock_owned() {
                 Ok(taken) => held.push(taken),
                 Err(_) => {
                     held.clear();
@@ -473,25 +473,38 @@ impl InstanceHandle {
         Some(Entered { guard })
     }
 
+    /// This instance's lock, as the context holds it (`ExorunCtx::held`): the context, below
+    /// the instance, does not name its `State`.
+    fn lock_to_hold(&self) -> Arc<Mutex<dyn Any + Send>> {
+        self.inner.clone()
+    }
+
     /// Calls `func`, an export of this instance, through its lock among `held`: the locks the
     /// entry into a synchronous importer took. The rest of `held` goes down with the call, for
     /// the instance's own local links, and comes back after.
     pub(crate) fn call_held(
         &self,
-        held: &mut Vec<OwnedMutexGuard<State>>,
+        held: &mut Vec<OwnedMutexGuard<dyn Any + Send>>,
         func: &ExportedFunc,
         params: &[Val],
         results: &mut [Val],
     ) -> Result<(), trap::Error> {
-        let mine = held
-            .iter()
-            .position(|guard| Arc::ptr_eq(OwnedMutexGuard::mutex(guard), &self.inner));
+        let not_taken = || trap::Error::Host {
+            message: "exorun: a local target's lock was not taken at entry".to_owned(),
+        };
+        let mine = held.iter().position(|guard| {
+            let mutex = Arc::as_ptr(OwnedMutexGuard::mutex(guard));
+            std::ptr::addr_eq(mutex, Arc::as_ptr(&self.inner))
+        });
         let Some(at) = mine else {
-            let message = "exorun: a local target's lock was not taken at entry".to_owned();
-            return Err(trap::Error::Host { message });
+            return Err(not_taken());
         };
         let mut guard = held.swap_remove(at);
-        let state = &mut *guard;
+        // The lock is this instance's, so what it guards is a `State`.
+        let Some(state) = guard.downcast_mut::<State>() else {
+            held.push(guard);
+            return Err(not_taken());
+        };
         let func = match self.prepare_held(state, func) {
             Ok(func) => func,
             Err(e) => {

@@ -36,7 +36,7 @@ use crate::context::ExorunCtx;
 use crate::domain;
 use crate::instance::{self, ExportedFunc, InstanceHandle};
 use crate::ledger::{self, Interface};
-use crate::server::{self, Offer};
+use crate::offer::{self, Offer};
 use crate::session::{self, Session};
 use crate::trap;
 
@@ -309,7 +309,7 @@ pub async fn link_remote_interface(
         let method = Arc::new(RemoteMethod {
             peer: remote.peer.clone(),
             target: remote.target.to_string(),
-            method: server::method_name(&name, function),
+            method: offer::method_name(&name, function),
             params: sig.param_types(),
             results: sig.results.clone(),
             domain: domain::is_domain_result(&sig.results),
@@ -343,7 +343,7 @@ async fn peer_offer(client: &Client, target: &str) -> Result<Offer, Error> {
         .peer_hello()
         .await
         .map_err(|e| handshake(e.to_string()))?;
-    session::offer_of(&hello).map_err(handshake)
+    offer::offer_of(&hello).map_err(handshake)
 }
 
 /// A session's refusal as the link error a client's would be.

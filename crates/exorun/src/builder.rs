@@ -20,9 +20,9 @@ use wasmtime::{Engine, Store};
 
 use crate::bind::{self, RemoteTarget};
 use crate::context::{ContextBuilder, ExorunCtx, Limits};
-use crate::instance::{self, InstanceHandle, State};
+use crate::instance::{self, ExecFuture, InstanceHandle, State};
 use crate::ledger;
-use crate::runtime::{self, AppId, CachedPre, PreKey, Runtime};
+use crate::runtime::{self, AppId, CachedPre, LinkKey, PreKey, Runtime};
 use crate::system::{self, SystemComponent};
 use crate::trap;
 
@@ -59,15 +59,6 @@ impl Linkable {
             Linkable::Remote(remote) => LinkKey::Remote(remote.address()),
         }
     }
-}
-
-/// Identifies a link target in the `InstancePre` cache; the cache keeps the target alive, so
-/// the address is not reused while the key exists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) enum LinkKey {
-    System(usize),
-    Local(usize),
-    Remote(usize),
 }
 
 /// What can go wrong building an instance. A message that includes a `cause` does not also
@@ -193,8 +184,9 @@ impl<'r> InstanceBuilder<'r> {
                 app: app.name.clone(),
                 message: e.to_string(),
             })?;
-        let links = self.links.values().cloned().collect();
-        let cached = Arc::new(CachedPre { pre, links, sync });
+        let links: Vec<Linkable> = self.links.values().cloned().collect();
+        let _links = Box::new(links);
+        let cached = Arc::new(CachedPre { pre, _links, sync });
         self.runtime.cache_pre(key, cached.clone());
         Ok(cached)
     }
@@ -223,7 +215,7 @@ impl<'r> InstanceBuilder<'r> {
 /// How an instance was built, kept to build it again: a renewal (see [`crate::instance`]) gets
 /// a new store and instance from the same `InstancePre`, with a context configured as the first
 /// one was (the builder's steps replayed, then the systems) and the builder's limits.
-pub(crate) struct Recipe {
+struct Recipe {
     /// The app's name, for errors.
     app: String,
     engine: Engine,
@@ -245,14 +237,9 @@ impl std::fmt::Debug for Recipe {
 }
 
 impl Recipe {
-    /// The app's name.
-    pub(crate) fn app(&self) -> &str {
-        &self.app
-    }
-
     /// Builds a store and instance; instantiates without awaiting if the instance is
     /// synchronous.
-    pub(crate) async fn build(&self) -> Result<State, Error> {
+    async fn build(&self) -> Result<State, Error> {
         let mut store = self.store()?;
         let instantiated = match self.sync {
             true => self.pre.pre.instantiate(&mut store),
@@ -262,7 +249,7 @@ impl Recipe {
     }
 
     /// [`Recipe::build`] from synchronous code, for a synchronous instance only.
-    pub(crate) fn build_sync(&self) -> Result<State, Error> {
+    fn build_sync(&self) -> Result<State, Error> {
         if !self.sync {
             let message = "an asynchronous instance cannot be built synchronously".to_owned();
             return Err(self.instantiate_error(trap::Error::Host { message }));
@@ -305,6 +292,31 @@ impl Recipe {
             app: self.app.clone(),
             cause,
         }
+    }
+}
+
+impl instance::Rebuild for Recipe {
+    fn app(&self) -> &str {
+        &self.app
+    }
+
+    fn rebuild(&self) -> ExecFuture<'_, Result<State, trap::Error>> {
+        Box::pin(async move { self.build().await.map_err(renewal_cause) })
+    }
+
+    fn rebuild_sync(&self) -> Result<State, trap::Error> {
+        self.build_sync().map_err(renewal_cause)
+    }
+}
+
+/// Why a renewal could not build the instance, as a trap: the start-up's own, or a host
+/// failure that names the error.
+fn renewal_cause(e: Error) -> trap::Error {
+    match e {
+        Error::Instantiate { cause, .. } => cause,
+        other => trap::Error::Host {
+            message: other.to_string(),
+        },
     }
 }
 

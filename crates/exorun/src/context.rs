@@ -14,6 +14,7 @@
 //! Any of these can be replaced through the builder. Filesystem calls run on the calling task
 //! (`allow_blocking_current_thread`), never on a thread pool: the simulation has no threads.
 
+use std::any::Any;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -32,7 +33,7 @@ pub const WALL_CLOCK_EPOCH_SECS: u64 = 1_735_689_600;
 pub const CAPTURE_BYTES_MAX: usize = 1 << 20;
 
 /// User data attached to a context, by type.
-pub type UserData = anymap3::Map<dyn core::any::Any + Send + Sync>;
+pub type UserData = anymap3::Map<dyn Any + Send + Sync>;
 
 /// What can go wrong staging a context.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -275,8 +276,9 @@ pub struct ExorunCtx {
     pub(crate) user_data: UserData,
     pub(crate) limiter: Limiter,
     /// During a call into a synchronous instance, the locks of the local instances it may call
-    /// (see [`crate::instance::InstanceHandle::is_sync`]); empty otherwise.
-    pub(crate) held: Vec<tokio::sync::OwnedMutexGuard<crate::instance::State>>,
+    /// (see [`crate::instance::InstanceHandle::is_sync`]); empty otherwise. Each guards an
+    /// instance's state, which only the instance module reads: the context sits below it.
+    pub(crate) held: Vec<tokio::sync::OwnedMutexGuard<dyn Any + Send>>,
 }
 
 impl ExorunCtx {

@@ -50,10 +50,9 @@ use tokio::sync::{Mutex, MutexGuard, OwnedMutexGuard};
 use wasmtime::Store;
 use wasmtime::component::{Func, Instance, Val};
 
-use crate::builder::Recipe;
 use crate::context::ExorunCtx;
+use crate::id::{AppId, InstanceId};
 use crate::ledger::Ledger;
-use crate::runtime::{AppId, InstanceId};
 use crate::trap;
 
 /// What can go wrong using an instance.
@@ -114,6 +113,19 @@ impl Error {
 
 /// What a peer reads for an [`Error::Panicked`]: the panic's message stays on the node.
 pub const HOST_PANICKED: &str = "host panicked";
+
+/// How to build an instance again after a trap (see the module documentation): a new store and
+/// instance made as the first ones were. Its builder leaves one with each instance.
+pub(crate) trait Rebuild: std::fmt::Debug + Send + Sync {
+    /// The app's name, for errors.
+    fn app(&self) -> &str;
+
+    /// A fresh store and instance, or the trap (or host failure) that prevented them.
+    fn rebuild(&self) -> ExecFuture<'_, Result<State, trap::Error>>;
+
+    /// [`Rebuild::rebuild`] without awaiting, for a synchronous instance only.
+    fn rebuild_sync(&self) -> Result<State, trap::Error>;
+}
 
 /// A store and the instance that lives in it.
 pub struct State {
@@ -299,7 +311,7 @@ struct Identity {
     /// the functions the instance exports (names are checked against the exports first).
     slots: std::sync::Mutex<Vec<(Arc<str>, Arc<str>)>>,
     /// How to build the store and instance again.
-    recipe: Recipe,
+    recipe: Box<dyn Rebuild>,
     /// Renewals so far: the current generation, readable without the lock.
     renewals: AtomicU64,
 }
@@ -359,7 +371,7 @@ impl InstanceHandle {
         app: AppId,
         ledger: Arc<Ledger>,
         direct: &[InstanceHandle],
-        recipe: Recipe,
+        recipe: impl Rebuild + 'static,
     ) -> Self {
         // `direct`: the local targets the instance's host functions call directly.
         let mut reach: Vec<InstanceHandle> = Vec::new();
@@ -380,7 +392,7 @@ impl InstanceHandle {
             sync: state.sync,
             reach,
             slots: std::sync::Mutex::new(Vec::new()),
-            recipe,
+            recipe: Box::new(recipe),
             renewals: AtomicU64::new(0),
         };
         InstanceHandle {
@@ -435,7 +447,7 @@ impl InstanceHandle {
         }
         let mut held = Vec::with_capacity(reach.len());
         for target in reach {
-            held.push(Arc::clone(&target.inner).lock_owned().await);
+            held.push(target.lock_to_hold().lock_owned().await);
         }
         let mut guard = self.inner.lock().await;
         guard.store.data_mut().held = held;
@@ -448,7 +460,7 @@ impl InstanceHandle {
         let mut guard = self.inner.try_lock().ok()?;
         let mut held = std::mem::take(&mut guard.store.data_mut().held);
         for target in &self.identity.reach {
-            match Arc::clone(&target.inner).try_lock_owned() {
+            match target.lock_to_hold().try_lock_owned() {
                 Ok(taken) => held.push(taken),
                 Err(_) => {
                     held.clear();
@@ -461,25 +473,38 @@ impl InstanceHandle {
         Some(Entered { guard })
     }
 
+    /// This instance's lock, as the context holds it (`ExorunCtx::held`): the context, below
+    /// the instance, does not name its `State`.
+    fn lock_to_hold(&self) -> Arc<Mutex<dyn Any + Send>> {
+        self.inner.clone()
+    }
+
     /// Calls `func`, an export of this instance, through its lock among `held`: the locks the
     /// entry into a synchronous importer took. The rest of `held` goes down with the call, for
     /// the instance's own local links, and comes back after.
     pub(crate) fn call_held(
         &self,
-        held: &mut Vec<OwnedMutexGuard<State>>,
+        held: &mut Vec<OwnedMutexGuard<dyn Any + Send>>,
         func: &ExportedFunc,
         params: &[Val],
         results: &mut [Val],
     ) -> Result<(), trap::Error> {
-        let mine = held
-            .iter()
-            .position(|guard| Arc::ptr_eq(OwnedMutexGuard::mutex(guard), &self.inner));
+        let not_taken = || trap::Error::Host {
+            message: "exorun: a local target's lock was not taken at entry".to_owned(),
+        };
+        let mine = held.iter().position(|guard| {
+            let mutex = Arc::as_ptr(OwnedMutexGuard::mutex(guard));
+            std::ptr::addr_eq(mutex, Arc::as_ptr(&self.inner))
+        });
         let Some(at) = mine else {
-            let message = "exorun: a local target's lock was not taken at entry".to_owned();
-            return Err(trap::Error::Host { message });
+            return Err(not_taken());
         };
         let mut guard = held.swap_remove(at);
-        let state = &mut *guard;
+        // The lock is this instance's, so what it guards is a `State`.
+        let Some(state) = guard.downcast_mut::<State>() else {
+            held.push(guard);
+            return Err(not_taken());
+        };
         let func = match self.prepare_held(state, func) {
             Ok(func) => func,
             Err(e) => {
@@ -501,7 +526,7 @@ impl InstanceHandle {
     /// renewed if poisoned (without awaiting: the instance is synchronous), `func` resolved.
     fn prepare_held(&self, state: &mut State, func: &ExportedFunc) -> Result<Func, trap::Error> {
         if state.poisoned {
-            let built = self.identity.recipe.build_sync();
+            let built = self.identity.recipe.rebuild_sync();
             self.install(state, built)?;
         }
         self.resolve(state, func).map_err(|e| host_error(&e))
@@ -513,7 +538,7 @@ impl InstanceHandle {
         if !state.poisoned {
             return Ok(());
         }
-        let built = self.identity.recipe.build().await;
+        let built = self.identity.recipe.rebuild().await;
         self.install(state, built)
     }
 
@@ -523,9 +548,9 @@ impl InstanceHandle {
     fn install(
         &self,
         state: &mut State,
-        built: Result<State, crate::builder::Error>,
+        built: Result<State, trap::Error>,
     ) -> Result<(), trap::Error> {
-        let mut fresh = built.map_err(|e| self.renewal_error(e))?;
+        let mut fresh = built.map_err(|cause| self.renewal_error(cause))?;
         let held = &mut state.store.data_mut().held;
         std::mem::swap(&mut fresh.store.data_mut().held, held);
         fresh.generation = state.generation + 1;
@@ -538,13 +563,7 @@ impl InstanceHandle {
         Ok(())
     }
 
-    fn renewal_error(&self, e: crate::builder::Error) -> trap::Error {
-        let cause = match e {
-            crate::builder::Error::Instantiate { cause, .. } => cause,
-            other => trap::Error::Host {
-                message: other.to_string(),
-            },
-        };
+    fn renewal_error(&self, cause: trap::Error) -> trap::Error {
         trap::Error::Renewal {
             app: self.identity.recipe.app().to_owned(),
             cause: Box::new(cause),

@@ -6,6 +6,7 @@
 //! with the same [`Config`] share one engine. Linking happens once per app and set of links:
 //! the builder keeps the resulting `InstancePre` here (see [`Runtime::stats`]).
 
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
@@ -21,38 +22,10 @@ use crate::instance::InstanceHandle;
 use crate::ledger::Ledger;
 use crate::transport::Transport;
 
+pub use crate::id::{AppId, InstanceId, PeerId};
+
 /// The most `InstancePre`s a runtime keeps; past it the cache starts over.
 pub const PRE_CACHE_MAX: usize = 1024;
-
-/// An app (a compiled component) registered in a runtime.
-#[derive(Debug, Copy, Clone, Hash, PartialEq, Eq, PartialOrd, Ord)]
-pub struct AppId(pub u64);
-
-/// A peer (a transport to another node) registered in a runtime.
-#[derive(Debug, Copy, Clone, Hash, PartialEq, Eq, PartialOrd, Ord)]
-pub struct PeerId(pub u64);
-
-/// An instance registered in a runtime.
-#[derive(Debug, Copy, Clone, Hash, PartialEq, Eq, PartialOrd, Ord)]
-pub struct InstanceId(pub u64);
-
-impl fmt::Display for AppId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "app#{}", self.0)
-    }
-}
-
-impl fmt::Display for PeerId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "peer#{}", self.0)
-    }
-}
-
-impl fmt::Display for InstanceId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "instance#{}", self.0)
-    }
-}
 
 /// What a lookup was looking for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -274,18 +247,28 @@ pub struct Stats {
     pub pre_cache_hits: u64,
 }
 
-/// A cached `InstancePre` and the links it was made with (kept alive so that the addresses in
-/// the cache key stay unique).
+/// A cached `InstancePre` and the links it was made with.
 pub(crate) struct CachedPre {
     pub(crate) pre: InstancePre<ExorunCtx>,
-    pub(crate) links: Vec<crate::builder::Linkable>,
+    /// The link targets the key names, kept alive (never read here) so that no other target
+    /// takes one of their addresses while the entry exists.
+    pub(crate) _links: Box<dyn Any + Send + Sync>,
     /// Whether every import is linked synchronously: WASI that never waits, synchronous
     /// systems, and local links that call their targets through held locks.
     pub(crate) sync: bool,
 }
 
 /// The cache key of an `InstancePre`: the app and, per linked name, what it is linked to.
-pub(crate) type PreKey = (AppId, Vec<(String, crate::builder::LinkKey)>);
+pub(crate) type PreKey = (AppId, Vec<(String, LinkKey)>);
+
+/// Identifies a link target in the `InstancePre` cache by its address; the cache keeps the
+/// target alive, so the address is not reused while the key exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum LinkKey {
+    System(usize),
+    Local(usize),
+    Remote(usize),
+}
 
 /// Apps, peers and instances, and the engine they run on.
 pub struct Runtime {
@@ -459,7 +442,9 @@ impl Runtime {
             kind: Kind::Instance,
             id: id.0,
         })?;
-        self.pres.retain(|_, cached| !cached.links_to(&handle));
+        let local = LinkKey::Local(handle.address());
+        self.pres
+            .retain(|(_, links), _| links.iter().all(|(_, link)| *link != local));
         Ok(handle)
     }
 
@@ -508,15 +493,6 @@ impl Runtime {
             self.pres.clear();
         }
         self.pres.insert(key, cached);
-    }
-}
-
-impl CachedPre {
-    fn links_to(&self, handle: &InstanceHandle) -> bool {
-        self.links.iter().any(|link| match link {
-            crate::builder::Linkable::Local(target) => target.same(handle),
-            crate::builder::Linkable::System(_) | crate::builder::Linkable::Remote(_) => false,
-        })
     }
 }
 

@@ -114,6 +114,9 @@ use crate::instance::{ExportedFunc, InstanceHandle};
 use crate::ledger;
 use crate::transport::{self, Transport};
 
+// What a server sends in `Hello`, and how a `Call` names its method: shared with callers.
+pub use crate::offer::{Offer, method_name};
+
 use dedup::{Admission, Refusal, Window};
 
 /// Calls remembered per connection once finished, to answer a duplicated `Call` without
@@ -224,55 +227,6 @@ impl Default for Config {
             send_timeout: SEND_TIMEOUT,
             idle_timeout: IDLE_TIMEOUT,
         }
-    }
-}
-
-/// The method name a `Call` frame carries: `interface#function`.
-pub fn method_name(interface: &str, function: &str) -> String {
-    format!("{interface}#{function}")
-}
-
-/// What a server exposes, by target name: sent in `Hello`, so that a caller can check its
-/// contract before the first call.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Offer {
-    pub targets: BTreeMap<String, Vec<InterfaceSchema>>,
-}
-
-impl Offer {
-    /// The offer as one neopack value: `list[target, interfaces, target, interfaces, ...]`.
-    pub fn encode(&self) -> Result<Vec<u8>, neorpc::Error> {
-        let mut enc = Encoder::new();
-        enc.list_begin()?;
-        for (target, interfaces) in &self.targets {
-            enc.str(target)?;
-            schema::encode_interfaces(&mut enc, interfaces)?;
-        }
-        enc.list_end()?;
-        Ok(enc.into_bytes()?)
-    }
-
-    /// Reads an offer from a peer's `Hello`; the bytes are hostile.
-    pub fn decode(bytes: &[u8]) -> Result<Offer, neorpc::Error> {
-        let mut dec = Decoder::new(bytes);
-        let seq = dec.list()?;
-        let mut targets = BTreeMap::new();
-        for _ in 0..seq.count / 2 {
-            let target = dec.str()?.to_owned();
-            let interfaces = schema::decode_interfaces(dec.skip()?)?;
-            targets.insert(target, interfaces);
-        }
-        dec.end(seq)?;
-        dec.finish()?;
-        Ok(Offer { targets })
-    }
-
-    /// The schema of `interface` as served under `target`.
-    pub fn interface(&self, target: &str, interface: &str) -> Option<&InterfaceSchema> {
-        self.targets
-            .get(target)?
-            .iter()
-            .find(|i| i.name == interface)
     }
 }
 

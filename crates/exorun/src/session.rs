@@ -30,7 +30,7 @@ use tokio::time::Instant;
 
 use crate::client::{self, Client, PeerHello};
 use crate::ledger;
-use crate::server::Offer;
+use crate::offer::{self, Offer, offer_of};
 use crate::transport::{self, TcpTransport, Transport};
 
 /// The pause after the first failed connect attempt unless configured otherwise; each further
@@ -166,9 +166,7 @@ impl Link {
         if let Err(message) = &self.offer {
             return Err(client::Error::Contract(format!("handshake: {message}")));
         }
-        let interface = method
-            .split_once('#')
-            .map_or(method, |(interface, _)| interface);
+        let interface = offer::interface_of(method);
         let why = self
             .broken
             .get(target)
@@ -415,12 +413,6 @@ async fn attempt(connector: &dyn Connect, config: &Config, deadline: Instant) ->
         Err(client::Error::Timeout) => Attempt::TimedOut,
         Err(e) => Attempt::Failed(format!("before the peer's Hello: {e}")),
     }
-}
-
-/// The offer in a peer's `Hello`, if we speak its protocol version and it decodes.
-pub(crate) fn offer_of(hello: &PeerHello) -> Result<Offer, String> {
-    neorpc::frame::check_version(hello.version).map_err(|e| e.to_string())?;
-    Offer::decode(&hello.offer).map_err(|e| format!("malformed offer: {e}"))
 }
 
 /// Whether `offer` serves `required` under `target` with a matching contract.

@@ -4,7 +4,8 @@ use std::sync::{Arc, Mutex};
 
 use exorun::builder::{InstanceBuilder, Linkable};
 use exorun::context::{ContextBuilder, ExorunCtx};
-use exorun::runtime::{self, Runtime};
+use exorun::instance::InstanceHandle;
+use exorun::runtime::{self, AppId, Runtime};
 use exorun::system::{self, KvSystem, SystemComponent};
 use exorun::transport::Transport;
 use wasmtime::component::{Linker, Val};
@@ -159,12 +160,8 @@ async fn local_app_to_app() -> anyhow::Result<()> {
 #[tokio::test]
 async fn second_instance_reuses_the_linked_pre() -> anyhow::Result<()> {
     let rt = support::runtime()?;
-    let server_app = support::register(&rt, "calc-server")?;
-    let server = InstanceBuilder::new(&rt, server_app).instantiate().await?;
-    let client_app = support::register(&rt, "calc-client")?;
-    let build = || {
-        InstanceBuilder::new(&rt, client_app).link(apps("calc"), Linkable::Local(server.clone()))
-    };
+    let (server_app, server, client_app) = calc_apps(&rt).await?;
+    let build = || client_of(&rt, client_app, &server);
     let first = build().instantiate().await?;
     let before = rt.stats();
     let second = build().instantiate().await?;
@@ -198,6 +195,41 @@ async fn second_instance_reuses_the_linked_pre() -> anyhow::Result<()> {
         Val::S32(3)
     );
     Ok(())
+}
+
+#[tokio::test]
+async fn removing_a_target_forgets_the_pres_linked_to_it() -> anyhow::Result<()> {
+    let rt = support::runtime()?;
+    let (server_app, server, client_app) = calc_apps(&rt).await?;
+    let build = || client_of(&rt, client_app, &server);
+    build().instantiate().await?;
+    let before = rt.stats();
+    rt.remove_instance(server.id())?;
+    build().instantiate().await?;
+    let after = rt.stats();
+    assert_eq!(after.linker_setups, before.linker_setups + 1, "kept");
+    assert_eq!(after.pre_cache_hits, before.pre_cache_hits);
+    // The server's own pre links to nothing removed: it stays.
+    InstanceBuilder::new(&rt, server_app).instantiate().await?;
+    assert_eq!(rt.stats().pre_cache_hits, after.pre_cache_hits + 1);
+    Ok(())
+}
+
+/// The apps calc-server and calc-client, registered in `rt`, and an instance of the server.
+async fn calc_apps(rt: &Runtime) -> anyhow::Result<(AppId, InstanceHandle, AppId)> {
+    let server_app = support::register(rt, "calc-server")?;
+    let server = InstanceBuilder::new(rt, server_app).instantiate().await?;
+    let client_app = support::register(rt, "calc-client")?;
+    Ok((server_app, server, client_app))
+}
+
+/// A builder of `client_app` (calc-client) with its calc import linked to `server`.
+fn client_of<'r>(
+    rt: &'r Runtime,
+    client_app: AppId,
+    server: &InstanceHandle,
+) -> InstanceBuilder<'r> {
+    InstanceBuilder::new(rt, client_app).link(apps("calc"), Linkable::Local(server.clone()))
 }
 
 #[tokio::test]

@@ -7,6 +7,10 @@
 // Fixtures, runtimes, value helpers and a mock transport, shared by the modules below.
 mod support;
 
+// The module graph: each module of src imports only from its own layer or below, and no two
+// import each other in a circle (ARCHITECTURE.md).
+mod layers;
+
 // Context and WASI: a mounted file is readable; outside the mount and missing files give
 // specific WASI error codes and no host path; user data and mount failures.
 mod context;

@@ -39,5 +39,8 @@ mod shards;
 // gaps, repeats and conflicts are named; a bad line exits 2.
 mod summarize;
 
+// `bench`: the default scenario beside a raw madsim echo, the ratios and memory.
+mod bench;
+
 // `scripts/sim.sh`: explores a few seeds, built in this test's profile.
 mod sim_sh;

@@ -72,6 +72,7 @@ fn bench(seeds: u64, apps: &Path) -> ExitCode {
         Err(code) => return code,
     };
     let started = wall_now();
+    let cpu_started = cpu_ticks();
     let mut summary = Summary::default();
     let mut rss_warm = None;
     for seed in 0..seeds {
@@ -82,6 +83,7 @@ fn bench(seeds: u64, apps: &Path) -> ExitCode {
         }
     }
     let scenario_wall = (wall_now() - started).as_secs_f64().max(1e-9);
+    let scenario_cpu = ticks_between(cpu_started, cpu_ticks());
     let rss_end = memory_kib("VmRSS");
     let peak = memory_kib("VmHWM");
     let t = &summary.tally;
@@ -90,11 +92,13 @@ fn bench(seeds: u64, apps: &Path) -> ExitCode {
         .unwrap_or(u32::MAX)
         .max(1);
     let started = wall_now();
+    let cpu_started = cpu_ticks();
     let mut echoed = 0;
     for seed in 0..seeds {
         echoed += exorun_sim::bench::echo(seed, 3, per_client);
     }
     let echo_wall = (wall_now() - started).as_secs_f64().max(1e-9);
+    let echo_cpu = ticks_between(cpu_started, cpu_ticks());
     let scenario_per_exchange = scenario_wall / exchanges as f64;
     let echo_per_exchange = echo_wall / echoed.max(1) as f64;
     println!("bench: {seeds} seeds of the default scenario, then of a raw madsim echo");
@@ -115,6 +119,16 @@ fn bench(seeds: u64, apps: &Path) -> ExitCode {
         "  ratio     {:.2}x the echo's time per exchange",
         scenario_per_exchange / echo_per_exchange
     );
+    // The same ratio in CPU time, which other processes on the machine do not inflate the
+    // way they inflate wall time.
+    if let (Some(scenario_cpu), Some(echo_cpu)) = (scenario_cpu, echo_cpu) {
+        let scenario_per_exchange = scenario_cpu as f64 / exchanges as f64;
+        let echo_per_exchange = echo_cpu.max(1) as f64 / echoed.max(1) as f64;
+        println!(
+            "  cpu ratio {:.2}x the echo's CPU time per exchange ({scenario_cpu} and {echo_cpu} clock ticks)",
+            scenario_per_exchange / echo_per_exchange
+        );
+    }
     let mib =
         |kib: Option<u64>| kib.map_or("?".to_owned(), |k| format!("{:.1} MiB", k as f64 / 1024.0));
     println!(
@@ -125,6 +139,23 @@ fn bench(seeds: u64, apps: &Path) -> ExitCode {
         mib(peak)
     );
     ExitCode::from(if summary.failed == 0 { 0 } else { 1 })
+}
+
+/// The process's CPU time so far, user and system, in clock ticks (Linux: `/proc/self/stat`),
+/// every thread included.
+fn cpu_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: count after it.
+    let (_, after) = stat.rsplit_once(')')?;
+    let mut fields = after.split_whitespace();
+    // After the name: state is field 3, utime field 14, stime field 15.
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+fn ticks_between(start: Option<u64>, end: Option<u64>) -> Option<u64> {
+    end?.checked_sub(start?)
 }
 
 /// A `/proc/self/status` field in KiB (Linux), for the memory report.

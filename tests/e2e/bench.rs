@@ -1,0 +1,26 @@
+//! `exorun-sim bench`: the default scenario beside a raw madsim echo, with the ratio per
+//! exchange in wall time and in CPU time, and the memory readings.
+
+use crate::support::exorun_sim;
+
+#[test]
+fn bench_prints_both_halves_their_ratios_and_memory() {
+    let cli = exorun_sim(&["bench", "--seeds", "3"]);
+    cli.assert_exit(0);
+    cli.assert_stdout(&[
+        "bench: 3 seeds of the default scenario, then of a raw madsim echo\n",
+        "(0 failed)\n",
+        "  echo ",
+        "x the echo's time per exchange\n",
+        "x the echo's CPU time per exchange (",
+        "  memory    rss after 3 seeds ",
+    ]);
+    let ratio = cli.stdout_value("  ratio ");
+    let value: f64 = ratio
+        .split_whitespace()
+        .next()
+        .and_then(|r| r.strip_suffix('x'))
+        .and_then(|r| r.parse().ok())
+        .unwrap_or_else(|| panic!("no ratio in {ratio:?}"));
+    assert!(value > 0.0 && value.is_finite(), "{ratio}");
+}

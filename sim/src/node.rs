@@ -26,7 +26,7 @@ use neorpc::schema::InterfaceSchema;
 
 use crate::network::{Network, SimTransport};
 use crate::recorder::Recorder;
-use crate::scenario::{Instance, LinkForm, Scenario};
+use crate::scenario::{Instance, LinkForm, Route, Scenario};
 use crate::trace::{EventKind, RpcEnd};
 
 /// The first wait before a booting node tries a peer again, doubling up to
@@ -450,7 +450,7 @@ pub fn peers_of(scenario: &Scenario, name: &str) -> Vec<String> {
         }
     }
     for call in scenario.calls.iter().filter(|c| c.node == name) {
-        if let Some((peer, _)) = crate::workload::direct_target(&call.op) {
+        if let Route::Direct { node: peer, .. } = call.op.route() {
             peers.insert(peer.to_owned());
         }
     }

@@ -104,7 +104,7 @@ fn add(args: &AddArgs) -> ExitCode {
     // Twice: an entry that does not replay in this process would only ever fail CI.
     let report = sim.run(&scenario, args.pick.plant);
     let again = sim.run(&scenario, args.pick.plant);
-    println!("outcome: {}", super::replay::outcome(&report));
+    println!("outcome: {}", super::outcome(&report));
     let (text, text_again) = (report.trace.text(), again.trace.text());
     if let Some(difference) = first_difference(&text, &text_again) {
         eprintln!(

@@ -158,6 +158,22 @@ fn ticks_between(start: Option<u64>, end: Option<u64>) -> Option<u64> {
     end?.checked_sub(start?)
 }
 
+/// `pass`, `the run broke: ...`, or the first violation's kind and how many there are.
+fn outcome(report: &exorun_sim::report::Report) -> String {
+    if let Some(message) = &report.panicked {
+        return format!("the run broke: {message}");
+    }
+    match report.violations.as_slice() {
+        [] => "pass".to_owned(),
+        [only] => format!("{} (one violation: {only})", only.kind),
+        [first, ..] => format!(
+            "{} ({} violations, the first: {first})",
+            first.kind,
+            report.violations.len()
+        ),
+    }
+}
+
 /// A `/proc/self/status` field in KiB (Linux), for the memory report.
 fn memory_kib(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;

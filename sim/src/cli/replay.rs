@@ -48,7 +48,7 @@ fn replay_seed(args: &Args) -> ExitCode {
     );
     let first = sim.run(&scenario, args.pick.plant);
     let second = sim.run(&scenario, args.pick.plant);
-    println!("outcome: {}", outcome(&first));
+    println!("outcome: {}", super::outcome(&first));
     let (original, replayed) = (first.trace.text(), second.trace.text());
     if original != replayed {
         eprintln!(
@@ -92,7 +92,7 @@ fn replay_one_entry(path: &Path, apps: &Path) -> ExitCode {
         super::corpus::describe(entry),
         entry.expect
     );
-    println!("outcome: {}", outcome(report));
+    println!("outcome: {}", super::outcome(report));
     if !report.passed() {
         print!("{}", violations(report));
         println!("replay: scripts/sim.sh replay --entry {}", path.display());
@@ -110,22 +110,6 @@ fn replay_one_entry(path: &Path, apps: &Path) -> ExitCode {
         report.trace.hash()
     );
     ExitCode::SUCCESS
-}
-
-/// `pass`, `the run broke: ...`, or the first violation's kind and how many there are.
-pub(super) fn outcome(report: &Report) -> String {
-    if let Some(message) = &report.panicked {
-        return format!("the run broke: {message}");
-    }
-    match report.violations.as_slice() {
-        [] => "pass".to_owned(),
-        [only] => format!("{} (one violation: {only})", only.kind),
-        [first, ..] => format!(
-            "{} ({} violations, the first: {first})",
-            first.kind,
-            report.violations.len()
-        ),
-    }
 }
 
 /// `report::failure` without its last line, the `run` command that replays a seed: a corpus

@@ -85,7 +85,7 @@ pub fn main(args: Args) -> ExitCode {
     };
     println!(
         "outcome: {}; shrinking while it still fails with {}, at most {} runs",
-        super::replay::outcome(&original),
+        super::outcome(&original),
         target.name(),
         args.runs_max
     );

@@ -808,3 +808,48 @@ fn config_defaults_are_the_named_constants() {
     assert_eq!(config.pending_calls_max, client::PENDING_CALLS_MAX_DEFAULT);
     assert_eq!(config.node, client::NODE_DEFAULT);
 }
+
+/// A timeout too long to add to the clock (`Duration::MAX`) means "never": the call still waits
+/// for its answer years later.
+#[tokio::test(start_paused = true)]
+async fn a_timeout_past_the_end_of_time_never_expires() {
+    let (client, server) = connect_default();
+    let caller = tokio::spawn({
+        let client = client.clone();
+        async move {
+            client
+                .call_raw_with_timeout("t", "m", &payload_u64(1), Duration::MAX)
+                .await
+        }
+    });
+    let call = server.next_call().await;
+    tokio::time::sleep(Duration::from_secs(5 * 365 * 24 * 3600)).await;
+    server.reply(call.seq, &payload_u64(2)).await;
+    assert_eq!(caller.await.unwrap().unwrap(), payload_u64(2));
+    assert_eq!(client.stats().timeouts, 0);
+}
+
+/// The client keeps the configuration it was given, and says what it holds when printed.
+#[tokio::test]
+async fn a_client_keeps_and_shows_its_configuration() {
+    let config = Config {
+        timeout: Duration::from_millis(1234),
+        pending_calls_max: 7,
+        node: "node-b".to_owned(),
+        observer: None,
+    };
+    let (client, _server) = connect(config);
+    assert_eq!(client.config().timeout, Duration::from_millis(1234));
+    assert_eq!(client.config().pending_calls_max, 7);
+    assert_eq!(client.config().node, "node-b");
+    let shown = format!("{client:?}");
+    for needed in [
+        "1.234s",
+        "pending_calls_max: 7",
+        "\"node-b\"",
+        "pending: 0",
+        "disconnected: false",
+    ] {
+        assert!(shown.contains(needed), "{shown} lacks {needed}");
+    }
+}

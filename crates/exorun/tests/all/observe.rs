@@ -311,3 +311,17 @@ async fn the_server_gauges_follow_connections_and_calls() -> anyhow::Result<()> 
     drop(second);
     Ok(())
 }
+
+/// A configuration prints that it has an observer, without printing the observer.
+#[test]
+fn a_config_shows_whether_it_has_an_observer() {
+    let recorder = Arc::new(Recorder::default());
+    let config = client::Config {
+        observer: Some(recorder as Arc<dyn client::Observe>),
+        ..client::Config::default()
+    };
+    let shown = format!("{config:?}");
+    assert!(shown.contains("observer: Some(\"dyn Observe\")"), "{shown}");
+    let shown = format!("{:?}", client::Config::default());
+    assert!(shown.contains("observer: None"), "{shown}");
+}

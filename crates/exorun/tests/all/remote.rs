@@ -428,6 +428,16 @@ async fn bad_calls_map_onto_their_failure_reasons() -> anyhow::Result<()> {
     let expected =
         FailureReason::BadArgumentType("args[0].age: expected u8, found string".to_owned());
     check_failure(&client, "calc", &calc_method("greet"), &wrong, expected).await;
+    // A count wrong inside an argument (a record of one field) is a type error at its path,
+    // not a wrong number of arguments.
+    let short_person = Type::Record(vec![Field {
+        name: "name".to_owned(),
+        ty: Type::String,
+    }]);
+    let short = Val::Record(vec![("name".to_owned(), string("ada"))]);
+    let wrong = args(&[short], &[short_person]);
+    let expected = FailureReason::BadArgumentType("args[0]: expected 2 values, found 1".to_owned());
+    check_failure(&client, "calc", &calc_method("greet"), &wrong, expected).await;
 
     // After all that, the connection still serves.
     let sum = client.call_raw("calc", &calc_method("add"), &two).await?;

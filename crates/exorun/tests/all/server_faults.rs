@@ -871,3 +871,53 @@ async fn a_host_failure_reaches_the_peer_without_the_hosts_text() -> anyhow::Res
     support::ended(serving).await?;
     Ok(())
 }
+
+/// The server keeps the configuration it was given, and prints its node and targets.
+#[tokio::test]
+async fn a_server_keeps_and_shows_its_configuration() -> anyhow::Result<()> {
+    let config = server::Config {
+        node: "node-a".to_owned(),
+        dedup_window_max: 3,
+        ..server::Config::default()
+    };
+    let node = kv_node_with(config).await?;
+    assert_eq!(node.server.config().node, "node-a");
+    assert_eq!(node.server.config().dedup_window_max, 3);
+    let shown = format!("{:?}", node.server);
+    for needed in ["\"node-a\"", "dedup_window_max: 3", "targets: [\"kv\"]"] {
+        assert!(shown.contains(needed), "{shown} lacks {needed}");
+    }
+    Ok(())
+}
+
+/// A target name serves one instance: exposing an interface twice, or another instance's
+/// interface under the same name, is refused; the first exposure stays as it was.
+#[tokio::test]
+async fn a_target_name_serves_one_instance_and_each_interface_once() -> anyhow::Result<()> {
+    let runtime = support::runtime()?;
+    let calc = support::instantiate(&runtime, "calc-server").await?;
+    let auth = support::instantiate(&runtime, "auth-server").await?;
+    let mut server = Server::new(server::Config::default());
+    server.expose("t", &calc, &apps("calc"))?;
+    for (handle, interface) in [(&calc, "calc"), (&auth, "auth")] {
+        let exposed = server.expose("t", handle, &apps(interface));
+        let Err(server::Error::AlreadyExposed {
+            target,
+            interface: refused,
+        }) = exposed
+        else {
+            anyhow::bail!("expected AlreadyExposed for {interface}, got {exposed:?}");
+        };
+        assert_eq!((target.as_str(), refused), ("t", apps(interface)));
+    }
+    let offered = server.offer();
+    let names: Vec<&str> = offered.targets["t"]
+        .iter()
+        .map(|i| i.name.as_str())
+        .collect();
+    assert_eq!(names, [apps("calc")]);
+    // Under a name of its own, the other instance is served.
+    server.expose("a", &auth, &apps("auth"))?;
+    assert_eq!(server.offer().targets.len(), 2);
+    Ok(())
+}

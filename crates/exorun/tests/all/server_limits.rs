@@ -244,7 +244,7 @@ async fn connections_beyond_the_cap_are_refused() -> anyhow::Result<()> {
 }
 
 /// A connection that receives nothing and runs nothing for `idle_timeout` is closed; a call
-/// that runs longer than that keeps it open.
+/// that runs longer than that keeps it open, and so does a call that comes before it elapses.
 #[tokio::test(start_paused = true)]
 async fn an_idle_connection_is_closed() -> anyhow::Result<()> {
     let idle_timeout = Duration::from_secs(5);
@@ -259,6 +259,10 @@ async fn an_idle_connection_is_closed() -> anyhow::Result<()> {
     tokio::time::sleep(3 * idle_timeout).await;
     held.release().await?;
     assert_eq!(reply_u64(&caller.recv().await, 1), 1);
+    // Activity puts the end off: it comes `idle_timeout` after the last call, not the connect.
+    tokio::time::sleep(idle_timeout / 2).await;
+    caller.send(&bump_call(2, "n", None)).await;
+    assert_eq!(reply_u64(&caller.recv().await, 2), 2);
     let RawCaller { transport, serving } = caller;
     let ended = support::ended(serving).await;
     let Err(error) = ended else {

@@ -26,15 +26,24 @@ struct SeenCall {
     args: Vec<u8>,
 }
 
+/// How long the fake server waits for a frame: longer than any wait a test means (10 s at
+/// most), short enough that a client that never sends fails its test rather than hangs it.
+const FRAME_WAIT: Duration = Duration::from_secs(12);
+
 /// The far end of a duplex pair, driven by hand.
 struct FakeServer {
     transport: DuplexTransport,
 }
 
 impl FakeServer {
+    /// The next frame from the client; a failure with a message, not a hang, if none comes
+    /// within [`FRAME_WAIT`] (in virtual time, for the tests that pause it).
     async fn recv_frame(&self) -> Vec<u8> {
-        let received = self.transport.recv().await.expect("server recv");
-        received.expect("the client closed the stream")
+        let received = tokio::time::timeout(FRAME_WAIT, self.transport.recv()).await;
+        let received = received.expect("no frame from the client in time");
+        received
+            .expect("server recv")
+            .expect("the client closed the stream")
     }
 
     async fn next_call(&self) -> SeenCall {

@@ -151,7 +151,7 @@ fn echo_answer(id: u64, name: &str) -> Vec<Val> {
     vec![Val::U64(id * 3 + 1), Val::String(format!("re:{name}"))]
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_thousand_concurrent_calls_each_get_their_own_shuffled_reply() {
     let (client, server) = connect_default();
     let callers: Vec<_> = (0..CORRELATION_CALLS)
@@ -221,7 +221,7 @@ async fn a_call_carries_its_remaining_budget_as_deadline() {
 
 // ---- failure fidelity -----------------------------------------------------------------------
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn every_failure_reason_arrives_exactly_as_raised() {
     let reasons = [
         FailureReason::DomainSpecific(0, String::new()),
@@ -274,7 +274,7 @@ async fn check_failure_typed(client: &Client, server: &FakeServer, reason: &Fail
     assert_eq!(&arrived, reason);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn results_of_the_wrong_type_are_a_codec_error_naming_the_path() {
     let (client, server) = connect_default();
     let call = client.call("calc", "add", &[Val::U64(1)], &[Type::U64], &[Type::String]);
@@ -288,7 +288,7 @@ async fn results_of_the_wrong_type_are_a_codec_error_naming_the_path() {
     assert!(e.to_string().starts_with("results[0]"), "{e}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn arguments_of_the_wrong_type_are_refused_before_sending() {
     let (client, server) = connect_default();
     let outcome = client
@@ -375,7 +375,7 @@ async fn the_configured_timeout_applies_by_default() {
     assert!(waited < Duration::from_secs(1), "gave up after {waited:?}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_dropped_caller_leaves_no_entry_and_cancels() {
     let (client, server) = connect_default();
     let caller = tokio::spawn({
@@ -455,7 +455,7 @@ async fn a_send_on_a_closed_transport_is_a_disconnect() {
 
 /// A peer that announces an oversized frame over TCP breaks the stream: pending calls fail as
 /// disconnected, the cause is kept, nothing panics.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_oversized_frame_from_the_peer_disconnects_cleanly() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -486,7 +486,7 @@ async fn an_oversized_frame_from_the_peer_disconnects_cleanly() {
 
 // ---- garbage --------------------------------------------------------------------------------
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn garbage_and_stray_frames_are_counted_and_disturb_no_call() {
     let (client, server) = connect_default();
     let callers: Vec<_> = (0..3u64)
@@ -571,7 +571,7 @@ async fn send_unexpected_frames(server: &FakeServer) -> u64 {
     2
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_duplicated_reply_is_counted_once_delivered_once() {
     let (client, server) = connect_default();
     let args = payload_u64(1);
@@ -661,7 +661,7 @@ async fn waiting_for_a_slot_counts_against_the_timeout() {
 
 // ---- handshake ------------------------------------------------------------------------------
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn hellos_travel_both_ways() {
     let config = Config {
         node: "node-a".to_owned(),
@@ -694,7 +694,7 @@ async fn hellos_travel_both_ways() {
     assert_eq!(offer, payload_u64(7));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_second_hello_is_a_protocol_error_that_disconnects() {
     let (client, server) = connect_default();
     let hello = |node: &str| {
@@ -740,7 +740,7 @@ async fn peer_hello_times_out_or_reports_the_disconnect() {
 }
 
 /// A Hello that arrived before the stream closed is still there after.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn peer_hello_survives_the_disconnect() {
     let (client, server) = connect_default();
     let mut enc = neopack::Encoder::new();

@@ -497,7 +497,11 @@ fn calls_among(frames: &[Vec<u8>]) -> usize {
 #[tokio::test]
 async fn a_resource_interface_cannot_be_linked_remotely() -> anyhow::Result<()> {
     let counters = apps("counters");
-    let peer = FakePeer::new();
+    // A short timeout: were the link to wait for the peer's Hello, it would fail soon, not hang.
+    let peer = FakePeer::with_config(client::Config {
+        timeout: Duration::from_secs(1),
+        ..client::Config::default()
+    });
     let node_b = support::runtime()?;
     let linked = instantiate_remote(&node_b, "counter-client", "counters", &peer.client, "c").await;
     let refused = ledger::Error::ResourceOnRemoteBoundary {

@@ -412,4 +412,33 @@ mod tests {
         assert_ne!(call, fingerprint("kv", "bumpa", b""));
         assert_ne!(call, fingerprint("calc", "bump", b"a"));
     }
+
+    #[test]
+    fn an_outcome_filling_the_window_or_the_node_exactly_is_kept() {
+        let node = AtomicUsize::new(0);
+        let mut window = Window::new(limits(100, 50, 400), &node);
+        run(&mut window, 1, 50);
+        assert_eq!(window.bytes(), 50);
+        assert!(matches!(window.admit(1, 0), Admission::Done(_)));
+        let other = AtomicUsize::new(0);
+        let mut window = Window::new(limits(100, 400, 50), &other);
+        run(&mut window, 1, 50);
+        assert_eq!(other.load(Ordering::SeqCst), 50);
+        assert!(matches!(window.admit(1, 0), Admission::Done(_)));
+    }
+
+    /// Running: admitted, and neither finished nor cancelled. A seq never seen is not.
+    #[test]
+    fn only_admitted_calls_not_yet_ended_are_running() {
+        let node = AtomicUsize::new(0);
+        let mut window = Window::new(limits(10, 1000, 1000), &node);
+        assert!(!window.is_running(1));
+        assert!(matches!(window.admit(1, 0), Admission::New));
+        assert!(window.is_running(1));
+        window.finish(1, &outcome(1));
+        assert!(!window.is_running(1));
+        assert!(matches!(window.admit(2, 0), Admission::New));
+        window.cancel(2);
+        assert!(!window.is_running(2));
+    }
 }

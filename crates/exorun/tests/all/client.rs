@@ -26,15 +26,24 @@ struct SeenCall {
     args: Vec<u8>,
 }
 
+/// How long the fake server waits for a frame: longer than any wait a test means (10 s at
+/// most), short enough that a client that never sends fails its test rather than hangs it.
+const FRAME_WAIT: Duration = Duration::from_secs(12);
+
 /// The far end of a duplex pair, driven by hand.
 struct FakeServer {
     transport: DuplexTransport,
 }
 
 impl FakeServer {
+    /// The next frame from the client; a failure with a message, not a hang, if none comes
+    /// within [`FRAME_WAIT`] (in virtual time, for the tests that pause it).
     async fn recv_frame(&self) -> Vec<u8> {
-        let received = self.transport.recv().await.expect("server recv");
-        received.expect("the client closed the stream")
+        let received = tokio::time::timeout(FRAME_WAIT, self.transport.recv()).await;
+        let received = received.expect("no frame from the client in time");
+        received
+            .expect("server recv")
+            .expect("the client closed the stream")
     }
 
     async fn next_call(&self) -> SeenCall {
@@ -142,7 +151,7 @@ fn echo_answer(id: u64, name: &str) -> Vec<Val> {
     vec![Val::U64(id * 3 + 1), Val::String(format!("re:{name}"))]
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_thousand_concurrent_calls_each_get_their_own_shuffled_reply() {
     let (client, server) = connect_default();
     let callers: Vec<_> = (0..CORRELATION_CALLS)
@@ -212,7 +221,7 @@ async fn a_call_carries_its_remaining_budget_as_deadline() {
 
 // ---- failure fidelity -----------------------------------------------------------------------
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn every_failure_reason_arrives_exactly_as_raised() {
     let reasons = [
         FailureReason::DomainSpecific(0, String::new()),
@@ -265,7 +274,7 @@ async fn check_failure_typed(client: &Client, server: &FakeServer, reason: &Fail
     assert_eq!(&arrived, reason);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn results_of_the_wrong_type_are_a_codec_error_naming_the_path() {
     let (client, server) = connect_default();
     let call = client.call("calc", "add", &[Val::U64(1)], &[Type::U64], &[Type::String]);
@@ -279,7 +288,7 @@ async fn results_of_the_wrong_type_are_a_codec_error_naming_the_path() {
     assert!(e.to_string().starts_with("results[0]"), "{e}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn arguments_of_the_wrong_type_are_refused_before_sending() {
     let (client, server) = connect_default();
     let outcome = client
@@ -366,7 +375,7 @@ async fn the_configured_timeout_applies_by_default() {
     assert!(waited < Duration::from_secs(1), "gave up after {waited:?}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_dropped_caller_leaves_no_entry_and_cancels() {
     let (client, server) = connect_default();
     let caller = tokio::spawn({
@@ -446,7 +455,7 @@ async fn a_send_on_a_closed_transport_is_a_disconnect() {
 
 /// A peer that announces an oversized frame over TCP breaks the stream: pending calls fail as
 /// disconnected, the cause is kept, nothing panics.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_oversized_frame_from_the_peer_disconnects_cleanly() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -477,7 +486,7 @@ async fn an_oversized_frame_from_the_peer_disconnects_cleanly() {
 
 // ---- garbage --------------------------------------------------------------------------------
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn garbage_and_stray_frames_are_counted_and_disturb_no_call() {
     let (client, server) = connect_default();
     let callers: Vec<_> = (0..3u64)
@@ -562,7 +571,7 @@ async fn send_unexpected_frames(server: &FakeServer) -> u64 {
     2
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_duplicated_reply_is_counted_once_delivered_once() {
     let (client, server) = connect_default();
     let args = payload_u64(1);
@@ -652,7 +661,7 @@ async fn waiting_for_a_slot_counts_against_the_timeout() {
 
 // ---- handshake ------------------------------------------------------------------------------
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn hellos_travel_both_ways() {
     let config = Config {
         node: "node-a".to_owned(),
@@ -685,7 +694,7 @@ async fn hellos_travel_both_ways() {
     assert_eq!(offer, payload_u64(7));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_second_hello_is_a_protocol_error_that_disconnects() {
     let (client, server) = connect_default();
     let hello = |node: &str| {
@@ -731,7 +740,7 @@ async fn peer_hello_times_out_or_reports_the_disconnect() {
 }
 
 /// A Hello that arrived before the stream closed is still there after.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn peer_hello_survives_the_disconnect() {
     let (client, server) = connect_default();
     let mut enc = neopack::Encoder::new();
@@ -807,4 +816,49 @@ fn config_defaults_are_the_named_constants() {
     assert_eq!(config.timeout, Duration::from_secs(30));
     assert_eq!(config.pending_calls_max, client::PENDING_CALLS_MAX_DEFAULT);
     assert_eq!(config.node, client::NODE_DEFAULT);
+}
+
+/// A timeout too long to add to the clock (`Duration::MAX`) means "never": the call still waits
+/// for its answer years later.
+#[tokio::test(start_paused = true)]
+async fn a_timeout_past_the_end_of_time_never_expires() {
+    let (client, server) = connect_default();
+    let caller = tokio::spawn({
+        let client = client.clone();
+        async move {
+            client
+                .call_raw_with_timeout("t", "m", &payload_u64(1), Duration::MAX)
+                .await
+        }
+    });
+    let call = server.next_call().await;
+    tokio::time::sleep(Duration::from_secs(5 * 365 * 24 * 3600)).await;
+    server.reply(call.seq, &payload_u64(2)).await;
+    assert_eq!(caller.await.unwrap().unwrap(), payload_u64(2));
+    assert_eq!(client.stats().timeouts, 0);
+}
+
+/// The client keeps the configuration it was given, and says what it holds when printed.
+#[tokio::test]
+async fn a_client_keeps_and_shows_its_configuration() {
+    let config = Config {
+        timeout: Duration::from_millis(1234),
+        pending_calls_max: 7,
+        node: "node-b".to_owned(),
+        observer: None,
+    };
+    let (client, _server) = connect(config);
+    assert_eq!(client.config().timeout, Duration::from_millis(1234));
+    assert_eq!(client.config().pending_calls_max, 7);
+    assert_eq!(client.config().node, "node-b");
+    let shown = format!("{client:?}");
+    for needed in [
+        "1.234s",
+        "pending_calls_max: 7",
+        "\"node-b\"",
+        "pending: 0",
+        "disconnected: false",
+    ] {
+        assert!(shown.contains(needed), "{shown} lacks {needed}");
+    }
 }

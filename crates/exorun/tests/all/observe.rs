@@ -252,29 +252,14 @@ async fn the_server_gauges_follow_connections_and_calls() -> anyhow::Result<()> 
     let runtime = support::runtime()?;
     let calc = support::instantiate(&runtime, "calc-server").await?;
     let server = support::exposing("calc", &calc, "calc")?;
-    let (release, released) = tokio::sync::oneshot::channel::<()>();
-    let (holding, held) = tokio::sync::oneshot::channel::<()>();
-    let holder = calc.clone();
-    let holder = tokio::spawn(async move {
-        holder
-            .exec_async(move |_| {
-                Box::pin(async move {
-                    let _ = holding.send(());
-                    let _ = released.await;
-                })
-            })
-            .await
-    });
-    held.await?;
+    let held = support::hold(&calc).await?;
     let (first, first_serving) = support::serve_duplex(&server);
     let (second, second_serving) = support::serve_duplex(&server);
     for near in [&first, &second] {
         near.recv().await?.expect("a Hello");
         near.send(&add_call(1, 2, 40)).await?;
     }
-    while server.load().calls_running < 2 {
-        tokio::task::yield_now().await;
-    }
+    support::settle().await;
     // Both calls wait for calc: their frames count as admitted, not started.
     let frame_bytes = add_call(1, 2, 40).len() as u64;
     let expected = Load {
@@ -294,8 +279,7 @@ async fn the_server_gauges_follow_connections_and_calls() -> anyhow::Result<()> 
         dedup_bytes: 0,
     };
     assert_eq!(server.load(), expected);
-    let _ = release.send(());
-    holder.await??;
+    held.release().await?;
     let reply = first.recv().await?.expect("the reply");
     // The first call started and ended: its outcome is kept for copies.
     let expected = Load {
@@ -310,4 +294,18 @@ async fn the_server_gauges_follow_connections_and_calls() -> anyhow::Result<()> 
     assert_eq!(server.load(), Load::default());
     drop(second);
     Ok(())
+}
+
+/// A configuration prints that it has an observer, without printing the observer.
+#[test]
+fn a_config_shows_whether_it_has_an_observer() {
+    let recorder = Arc::new(Recorder::default());
+    let config = client::Config {
+        observer: Some(recorder as Arc<dyn client::Observe>),
+        ..client::Config::default()
+    };
+    let shown = format!("{config:?}");
+    assert!(shown.contains("observer: Some(\"dyn Observe\")"), "{shown}");
+    let shown = format!("{:?}", client::Config::default());
+    assert!(shown.contains("observer: None"), "{shown}");
 }

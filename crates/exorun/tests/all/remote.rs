@@ -428,6 +428,16 @@ async fn bad_calls_map_onto_their_failure_reasons() -> anyhow::Result<()> {
     let expected =
         FailureReason::BadArgumentType("args[0].age: expected u8, found string".to_owned());
     check_failure(&client, "calc", &calc_method("greet"), &wrong, expected).await;
+    // A count wrong inside an argument (a record of one field) is a type error at its path,
+    // not a wrong number of arguments.
+    let short_person = Type::Record(vec![Field {
+        name: "name".to_owned(),
+        ty: Type::String,
+    }]);
+    let short = Val::Record(vec![("name".to_owned(), string("ada"))]);
+    let wrong = args(&[short], &[short_person]);
+    let expected = FailureReason::BadArgumentType("args[0]: expected 2 values, found 1".to_owned());
+    check_failure(&client, "calc", &calc_method("greet"), &wrong, expected).await;
 
     // After all that, the connection still serves.
     let sum = client.call_raw("calc", &calc_method("add"), &two).await?;
@@ -487,7 +497,11 @@ fn calls_among(frames: &[Vec<u8>]) -> usize {
 #[tokio::test]
 async fn a_resource_interface_cannot_be_linked_remotely() -> anyhow::Result<()> {
     let counters = apps("counters");
-    let peer = FakePeer::new();
+    // A short timeout: were the link to wait for the peer's Hello, it would fail soon, not hang.
+    let peer = FakePeer::with_config(client::Config {
+        timeout: Duration::from_secs(1),
+        ..client::Config::default()
+    });
     let node_b = support::runtime()?;
     let linked = instantiate_remote(&node_b, "counter-client", "counters", &peer.client, "c").await;
     let refused = ledger::Error::ResourceOnRemoteBoundary {

@@ -704,10 +704,8 @@ async fn a_reply_over_the_frame_limit_becomes_a_failure_for_its_call() -> anyhow
     let big = "x".repeat(60 * 1024);
     node.kv.set("big".to_owned(), big)?;
     let frame_size_max = 32 * 1024;
-    let (near, far) = transport::duplex_pair_with_frame_size_max(8, frame_size_max);
-    let server = Arc::clone(&node.server);
-    let serving = tokio::spawn(async move { server.serve(Arc::new(far)).await });
-    let client = Client::new(Arc::new(near));
+    let withheld = Arc::new(Withheld::default());
+    let (client, serving) = limited_connection(&node, frame_size_max, &withheld);
     let method = server::method_name(&apps("kv-ops"), "fetch");
     let fetched = client.call_raw("kv", &method, &key_args("big")).await;
     let Err(client::Error::Failed(FailureReason::Protocol(message))) = fetched else {
@@ -730,7 +728,45 @@ async fn a_reply_over_the_frame_limit_becomes_a_failure_for_its_call() -> anyhow
     drop(client);
     let stats = support::ended(serving).await?;
     assert_eq!(stats.too_large, 1);
+    // The observer hears the failure that was sent, not the reply that was too large.
+    assert_eq!(*withheld.answers.lock().unwrap(), [(1, false), (2, true)]);
     Ok(())
+}
+
+/// A reply exactly at the transport's frame limit is sent as it is.
+#[tokio::test(start_paused = true)]
+async fn a_reply_at_the_frame_limit_is_sent() -> anyhow::Result<()> {
+    let node = kv_node().await?;
+    let value = "x".repeat(1000);
+    node.kv.set("edge".to_owned(), value.clone())?;
+    let optional = [Type::Option(Box::new(Type::String))];
+    let results = codec::encode_results(&[support::some_string(&value)], &optional)?;
+    let mut reply = neopack::Encoder::new();
+    frame::encode_reply(&mut reply, 1, &results)?;
+    let frame_size_max = reply.into_bytes()?.len();
+    let withheld = Arc::new(Withheld::default());
+    let (client, serving) = limited_connection(&node, frame_size_max, &withheld);
+    let method = server::method_name(&apps("kv-ops"), "fetch");
+    let fetched = client.call_raw("kv", &method, &key_args("edge")).await?;
+    assert_eq!(fetched, results);
+    drop(client);
+    assert_eq!(support::ended(serving).await?.too_large, 0);
+    Ok(())
+}
+
+/// A client on a connection to `node` whose transport takes frames of up to `frame_size_max`
+/// bytes, served with `withheld` observing, and the task serving it.
+fn limited_connection(
+    node: &KvNode,
+    frame_size_max: usize,
+    withheld: &Arc<Withheld>,
+) -> (Client, JoinHandle<Served>) {
+    let (near, far) = transport::duplex_pair_with_frame_size_max(8, frame_size_max);
+    let observer = Arc::clone(withheld) as Arc<dyn server::Observe>;
+    let server = Arc::clone(&node.server);
+    let serving =
+        tokio::spawn(async move { server.serve_observed(Arc::new(far), Some(observer)).await });
+    (Client::new(Arc::new(near)), serving)
 }
 
 /// A `Call` frame that does not decode, but whose seq can be read, is answered with a protocol
@@ -829,12 +865,16 @@ async fn a_peer_that_reads_no_answers_freezes_no_instance() -> anyhow::Result<()
 #[derive(Default)]
 struct Withheld {
     details: std::sync::Mutex<Vec<(u64, String)>>,
+    /// Each answer as `answered` heard it: its seq, and whether it was a `Reply`.
+    answers: std::sync::Mutex<Vec<(u64, bool)>>,
 }
 
 impl server::Observe for Withheld {
     fn executing(&self, _seq: u64, _target: &str, _method: &str) {}
 
-    fn answered(&self, _seq: u64, _reply: bool) {}
+    fn answered(&self, seq: u64, reply: bool) {
+        self.answers.lock().unwrap().push((seq, reply));
+    }
 
     fn duplicate(&self, _seq: u64) {}
 
@@ -869,5 +909,55 @@ async fn a_host_failure_reaches_the_peer_without_the_hosts_text() -> anyhow::Res
     assert_eq!(details, [(1, expected)]);
     drop(client);
     support::ended(serving).await?;
+    Ok(())
+}
+
+/// The server keeps the configuration it was given, and prints its node and targets.
+#[tokio::test]
+async fn a_server_keeps_and_shows_its_configuration() -> anyhow::Result<()> {
+    let config = server::Config {
+        node: "node-a".to_owned(),
+        dedup_window_max: 3,
+        ..server::Config::default()
+    };
+    let node = kv_node_with(config).await?;
+    assert_eq!(node.server.config().node, "node-a");
+    assert_eq!(node.server.config().dedup_window_max, 3);
+    let shown = format!("{:?}", node.server);
+    for needed in ["\"node-a\"", "dedup_window_max: 3", "targets: [\"kv\"]"] {
+        assert!(shown.contains(needed), "{shown} lacks {needed}");
+    }
+    Ok(())
+}
+
+/// A target name serves one instance: exposing an interface twice, or another instance's
+/// interface under the same name, is refused; the first exposure stays as it was.
+#[tokio::test]
+async fn a_target_name_serves_one_instance_and_each_interface_once() -> anyhow::Result<()> {
+    let runtime = support::runtime()?;
+    let calc = support::instantiate(&runtime, "calc-server").await?;
+    let auth = support::instantiate(&runtime, "auth-server").await?;
+    let mut server = Server::new(server::Config::default());
+    server.expose("t", &calc, &apps("calc"))?;
+    for (handle, interface) in [(&calc, "calc"), (&auth, "auth")] {
+        let exposed = server.expose("t", handle, &apps(interface));
+        let Err(server::Error::AlreadyExposed {
+            target,
+            interface: refused,
+        }) = exposed
+        else {
+            anyhow::bail!("expected AlreadyExposed for {interface}, got {exposed:?}");
+        };
+        assert_eq!((target.as_str(), refused), ("t", apps(interface)));
+    }
+    let offered = server.offer();
+    let names: Vec<&str> = offered.targets["t"]
+        .iter()
+        .map(|i| i.name.as_str())
+        .collect();
+    assert_eq!(names, [apps("calc")]);
+    // Under a name of its own, the other instance is served.
+    server.expose("a", &auth, &apps("auth"))?;
+    assert_eq!(server.offer().targets.len(), 2);
     Ok(())
 }

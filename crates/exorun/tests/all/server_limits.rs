@@ -126,6 +126,26 @@ async fn a_connection_stops_reading_at_its_admitted_bytes() -> anyhow::Result<()
         admitted_bytes_max: 2 * frame_len,
         ..server::Config::default()
     };
+    let load = reading_stops_at(config, 2).await?;
+    assert_eq!(load.admitted_bytes, 2 * frame_len as u64, "{load:?}");
+    Ok(())
+}
+
+/// At `calls_in_flight_max`, a connection is not read further until one of its calls ends.
+#[tokio::test(start_paused = true)]
+async fn a_connection_stops_reading_at_its_calls_in_flight() -> anyhow::Result<()> {
+    let config = server::Config {
+        calls_in_flight_max: 2,
+        ..server::Config::default()
+    };
+    reading_stops_at(config, 2).await?;
+    Ok(())
+}
+
+/// Sends six calls while their instance is held: the server, configured so, reads only
+/// `running` of them (the load it shows then is returned); once the instance is free, every
+/// call runs, in order, and the connection ends with nothing held.
+async fn reading_stops_at(config: server::Config, running: u64) -> anyhow::Result<Load> {
     let node = kv_node_with(config).await?;
     let caller = RawCaller::connect(&node.server).await;
     let held = support::hold(&node.handle).await?;
@@ -134,8 +154,7 @@ async fn a_connection_stops_reading_at_its_admitted_bytes() -> anyhow::Result<()
     }
     support::settle().await;
     let load = node.server.load();
-    assert_eq!(load.admitted_bytes, 2 * frame_len as u64, "{load:?}");
-    assert_eq!(load.calls_running, 2);
+    assert_eq!(load.calls_running, running, "{load:?}");
     held.release().await?;
     for seq in 1..=6 {
         assert_eq!(reply_u64(&caller.recv().await, seq), seq);
@@ -143,7 +162,7 @@ async fn a_connection_stops_reading_at_its_admitted_bytes() -> anyhow::Result<()
     assert_eq!(counter(&node.kv, "n"), Some(6));
     caller.finish().await?;
     assert_eq!(node.server.load(), Load::default());
-    Ok(())
+    Ok(load)
 }
 
 /// At `admitted_node_bytes_max` over every connection, a further call is refused with
@@ -225,7 +244,7 @@ async fn connections_beyond_the_cap_are_refused() -> anyhow::Result<()> {
 }
 
 /// A connection that receives nothing and runs nothing for `idle_timeout` is closed; a call
-/// that runs longer than that keeps it open.
+/// that runs longer than that keeps it open, and so does a call that comes before it elapses.
 #[tokio::test(start_paused = true)]
 async fn an_idle_connection_is_closed() -> anyhow::Result<()> {
     let idle_timeout = Duration::from_secs(5);
@@ -240,6 +259,10 @@ async fn an_idle_connection_is_closed() -> anyhow::Result<()> {
     tokio::time::sleep(3 * idle_timeout).await;
     held.release().await?;
     assert_eq!(reply_u64(&caller.recv().await, 1), 1);
+    // Activity puts the end off: it comes `idle_timeout` after the last call, not the connect.
+    tokio::time::sleep(idle_timeout / 2).await;
+    caller.send(&bump_call(2, "n", None)).await;
+    assert_eq!(reply_u64(&caller.recv().await, 2), 2);
     let RawCaller { transport, serving } = caller;
     let ended = support::ended(serving).await;
     let Err(error) = ended else {

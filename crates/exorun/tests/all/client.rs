@@ -35,6 +35,15 @@ struct FakeServer {
     transport: DuplexTransport,
 }
 
+/// `future`'s output, or a failure naming `what` if it takes longer than [`FRAME_WAIT`]: for
+/// the tests on real sockets, where a client that never sends would otherwise hang them.
+async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(FRAME_WAIT, future).await {
+        Ok(output) => output,
+        Err(_) => panic!("{what}: nothing within {FRAME_WAIT:?}"),
+    }
+}
+
 impl FakeServer {
     /// The next frame from the client; a failure with a message, not a hang, if none comes
     /// within [`FRAME_WAIT`] (in virtual time, for the tests that pause it).
@@ -469,12 +478,11 @@ async fn an_oversized_frame_from_the_peer_disconnects_cleanly() {
     });
     // Wait for the call to be on the wire, then answer with an oversized announcement.
     let mut header = [0u8; 4];
-    tokio::io::AsyncReadExt::read_exact(&mut raw, &mut header)
-        .await
-        .unwrap();
+    let read = tokio::io::AsyncReadExt::read_exact(&mut raw, &mut header);
+    within("the call's frame", read).await.unwrap();
     raw.write_all(&(1025u32).to_le_bytes()).await.unwrap();
     raw.flush().await.unwrap();
-    let outcome = caller.await.unwrap();
+    let outcome = within("the caller's outcome", caller).await.unwrap();
     assert!(
         matches!(outcome, Err(client::Error::Disconnected)),
         "{outcome:?}"
@@ -772,7 +780,7 @@ async fn calls_correlate_over_tcp_too() {
         .collect();
     let mut calls = Vec::new();
     for _ in 0..200 {
-        let bytes = server.recv().await.unwrap().unwrap();
+        let bytes = within("a Call", server.recv()).await.unwrap().unwrap();
         let Frame::Call { seq, args, .. } = frame::decode(&bytes).unwrap() else {
             panic!("expected a Call");
         };
@@ -785,7 +793,7 @@ async fn calls_correlate_over_tcp_too() {
         server.send(&enc.into_bytes().unwrap()).await.unwrap();
     }
     for (n, caller) in callers.into_iter().enumerate() {
-        let results = caller.await.unwrap().unwrap();
+        let results = within("a reply", caller).await.unwrap().unwrap();
         assert_eq!(decode_u64(&results), (n * n) as u64);
     }
     assert_eq!(client.pending_len(), 0);

@@ -452,6 +452,10 @@ async fn bad_calls_map_onto_their_failure_reasons() -> anyhow::Result<()> {
 // ---- link time: contracts and the handshake -------------------------------------------------
 
 /// The near end of a connection whose far end the test drives by hand, and a client on it.
+/// How long a fake peer waits for a frame: long enough for any client that sends one, short
+/// enough that a client that never does fails its test instead of hanging it.
+const FRAME_WAIT: Duration = Duration::from_secs(12);
+
 struct FakePeer {
     near: Arc<DuplexTransport>,
     far: DuplexTransport,
@@ -475,6 +479,14 @@ impl FakePeer {
         let mut enc = neopack::Encoder::new();
         frame::encode_hello(&mut enc, version, "fake", offer).unwrap();
         self.far.send(&enc.into_bytes().unwrap()).await.unwrap();
+    }
+
+    /// The next frame the client sent; a failure, not a hang, if none comes within
+    /// [`FRAME_WAIT`].
+    async fn next_frame(&self) -> anyhow::Result<Vec<u8>> {
+        let received = tokio::time::timeout(FRAME_WAIT, self.far.recv()).await;
+        let received = received.context("no frame from the client in time")?;
+        received?.context("the client closed the stream")
     }
 
     /// Closes the client's sending side, then reads everything it sent.
@@ -681,11 +693,7 @@ async fn a_connection_closed_mid_call_fails_the_guest_call() -> anyhow::Result<(
         runner.call(&apps("runner"), "run", &args).await
     });
     // The call reaches the peer, which hangs up instead of answering.
-    let bytes = peer
-        .far
-        .recv()
-        .await?
-        .context("the client closed the stream")?;
+    let bytes = peer.next_frame().await?;
     let Frame::Call { target, method, .. } = frame::decode(&bytes)? else {
         anyhow::bail!("expected a Call");
     };

@@ -449,7 +449,7 @@ async fn a_closed_stream_fails_every_pending_call_at_once() {
 async fn a_send_on_a_closed_transport_is_a_disconnect() {
     let (near, far) = duplex_pair(4);
     let near = Arc::new(near);
-    let client = Client::new(near.clone());
+    let client = support::client(near.clone());
     near.close();
     let started = support::now();
     let outcome = client.call_raw("t", "m", &payload_u64(0)).await;
@@ -471,7 +471,7 @@ async fn an_oversized_frame_from_the_peer_disconnects_cleanly() {
     let (connected, accepted) = tokio::join!(TcpTransport::connect(addr), listener.accept());
     let transport = connected.unwrap().with_frame_size_max(1024);
     let (mut raw, _) = accepted.unwrap();
-    let client = Arc::new(Client::new(Arc::new(transport)));
+    let client = Arc::new(support::client(Arc::new(transport)));
     let caller = tokio::spawn({
         let client = client.clone();
         async move { client.call_raw("t", "m", &payload_u64(1)).await }
@@ -770,7 +770,7 @@ async fn calls_correlate_over_tcp_too() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (connected, accepted) = tokio::join!(TcpTransport::connect(addr), listener.accept());
-    let client = Arc::new(Client::new(Arc::new(connected.unwrap())));
+    let client = Arc::new(support::client(Arc::new(connected.unwrap())));
     let server = TcpTransport::from_stream(accepted.unwrap().0).unwrap();
     let callers: Vec<_> = (0..200u64)
         .map(|n| {

@@ -97,7 +97,7 @@ fn observed_client(transport: DuplexTransport, recorder: &Arc<Recorder>) -> Arc<
 /// gave up (sent from tasks of their own, in no particular order).
 async fn next_call(far: &DuplexTransport) -> anyhow::Result<u64> {
     loop {
-        let bytes = far.recv().await?;
+        let bytes = support::next_frame(far).await?;
         let Some(bytes) = bytes else {
             anyhow::bail!("the client closed the stream");
         };
@@ -211,7 +211,7 @@ async fn a_server_reports_executions_answers_and_duplicates() -> anyhow::Result<
         let observer = Some(Arc::clone(&recorder) as Arc<dyn server::Observe>);
         async move { server.serve_observed(Arc::new(far), observer).await }
     });
-    let hello = near.recv().await?;
+    let hello = support::next_frame(&near).await?;
     assert!(matches!(
         hello.as_deref().map(frame::decode),
         Some(Ok(Frame::Hello { .. }))
@@ -219,20 +219,23 @@ async fn a_server_reports_executions_answers_and_duplicates() -> anyhow::Result<
     assert_eq!(server.load().connections, 1);
 
     near.send(&add_call(1, 2, 40)).await?;
-    let reply = near.recv().await?.expect("a reply");
+    let reply = support::next_frame(&near).await?.expect("a reply");
     near.send(&add_call(1, 2, 40)).await?;
-    assert_eq!(near.recv().await?.expect("the same reply"), reply);
+    assert_eq!(
+        support::next_frame(&near).await?.expect("the same reply"),
+        reply
+    );
     let (method, args) = (add_method(), add_args(1, 2));
     let unknown = CallEncoder::new(2, "nope", &method, &args).to_bytes()?;
     near.send(&unknown).await?;
-    let failure = near.recv().await?.expect("a failure");
+    let failure = support::next_frame(&near).await?.expect("a failure");
     assert!(matches!(
         frame::decode(&failure),
         Ok(Frame::Failure { seq: 2, .. })
     ));
 
     near.close();
-    assert_eq!(near.recv().await?, None);
+    assert_eq!(support::next_frame(&near).await?, None);
     support::ended(serving).await?;
     let expected = [
         executing(1, "calc", &method),
@@ -256,7 +259,7 @@ async fn the_server_gauges_follow_connections_and_calls() -> anyhow::Result<()> 
     let (first, first_serving) = support::serve_duplex(&server);
     let (second, second_serving) = support::serve_duplex(&server);
     for near in [&first, &second] {
-        near.recv().await?.expect("a Hello");
+        support::next_frame(near).await?.expect("a Hello");
         near.send(&add_call(1, 2, 40)).await?;
     }
     support::settle().await;
@@ -280,7 +283,7 @@ async fn the_server_gauges_follow_connections_and_calls() -> anyhow::Result<()> 
     };
     assert_eq!(server.load(), expected);
     held.release().await?;
-    let reply = first.recv().await?.expect("the reply");
+    let reply = support::next_frame(&first).await?.expect("the reply");
     // The first call started and ended: its outcome is kept for copies.
     let expected = Load {
         connections: 1,

@@ -104,7 +104,7 @@ async fn misroute_reply_hands_an_answer_to_another_call() -> anyhow::Result<()> 
     for (plant, swapped) in [(Some(Plant::MisrouteReply), true), (None, false)] {
         let _planted = Planted::set(plant);
         let (near, far) = duplex_pair(64);
-        let client = Arc::new(Client::new(Arc::new(near)));
+        let client = Arc::new(support::client(Arc::new(near)));
         let callers: Vec<_> = [1, 2]
             .into_iter()
             .map(|n| {

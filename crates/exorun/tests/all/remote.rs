@@ -145,7 +145,7 @@ async fn calc_client_calls_calc_on_another_runtime_over_tcp() -> anyhow::Result<
     let (addr, mut ended) = support::listen(&server).await?;
     let transport = TcpTransport::connect(addr).await?;
     let caller = transport.local_addr();
-    let client = Arc::new(Client::new(Arc::new(transport)));
+    let client = Arc::new(support::client(Arc::new(transport)));
     let mut calls = check_remote_calc_client(&client).await?;
     calls += check_calc_by_client(&client, &calc).await?;
     drop(client);
@@ -464,7 +464,7 @@ struct FakePeer {
 
 impl FakePeer {
     fn new() -> FakePeer {
-        FakePeer::with_config(client::Config::default())
+        FakePeer::with_config(support::client_config())
     }
 
     fn with_config(config: client::Config) -> FakePeer {

@@ -312,7 +312,7 @@ async fn a_server_reports_each_renewal_once_before_the_call_that_found_it() -> a
         let server = Arc::clone(&server);
         tokio::spawn(async move { server.serve_observed(Arc::new(far), observer).await })
     };
-    let client = Client::new(Arc::new(near));
+    let client = support::client(Arc::new(near));
     remote_failure(hog_remotely(&client, 64).await)?;
     hog_remotely(&client, 1).await?;
     hog_remotely(&client, 1).await?;

@@ -124,7 +124,7 @@ impl RawCaller {
     pub async fn finish(self) -> anyhow::Result<(Vec<Vec<u8>>, ConnStats)> {
         self.transport.close();
         let mut rest = Vec::new();
-        while let Some(bytes) = self.transport.recv().await? {
+        while let Some(bytes) = support::next_frame(&self.transport).await? {
             rest.push(bytes);
         }
         let stats = support::ended(self.serving).await?;
@@ -505,7 +505,7 @@ async fn garbage_over_tcp_is_counted_and_the_connection_goes_on() -> anyhow::Res
     // The same socket, now spoken to properly (the server's Hello still waits in it).
     let transport = TcpTransport::from_stream(stream)?;
     let caller = transport.local_addr();
-    let client = Client::new(Arc::new(transport));
+    let client = support::client(Arc::new(transport));
     assert_eq!(bump(&client).await?, 1);
     assert_eq!(bump(&client).await?, 2);
     drop(client);
@@ -524,7 +524,7 @@ async fn garbage_over_tcp_is_counted_and_the_connection_goes_on() -> anyhow::Res
 async fn an_oversized_frame_ends_only_its_own_connection() -> anyhow::Result<()> {
     let node = kv_node().await?;
     let (addr, mut ended) = support::listen(&node.server).await?;
-    let good = Client::new(Arc::new(TcpTransport::connect(addr).await?));
+    let good = support::client(Arc::new(TcpTransport::connect(addr).await?));
     assert_eq!(bump(&good).await?, 1);
     let frame_size_max = u32::try_from(FRAME_SIZE_MAX_DEFAULT)?;
     for announced in [frame_size_max + 1, u32::MAX] {
@@ -541,9 +541,11 @@ async fn an_oversized_frame_ends_only_its_own_connection() -> anyhow::Result<()>
         assert_eq!((size, max), (u64::from(announced), FRAME_SIZE_MAX_DEFAULT));
         // The server hung up on it: its Hello, then the end of the stream.
         let bad = TcpTransport::from_stream(bad)?;
-        let hello = bad.recv().await?.expect("the server's Hello");
+        let hello = support::next_frame(&bad)
+            .await?
+            .expect("the server's Hello");
         assert!(matches!(frame::decode(&hello), Ok(Frame::Hello { .. })));
-        assert_eq!(bad.recv().await?, None);
+        assert_eq!(support::next_frame(&bad).await?, None);
         // The other connection did not notice.
         assert!(!good.is_disconnected());
         assert_eq!(bump(&good).await?, 2 + u64::from(announced == u32::MAX));
@@ -766,7 +768,7 @@ fn limited_connection(
     let server = Arc::clone(&node.server);
     let serving =
         tokio::spawn(async move { server.serve_observed(Arc::new(far), Some(observer)).await });
-    (Client::new(Arc::new(near)), serving)
+    (support::client(Arc::new(near)), serving)
 }
 
 /// A `Call` frame that does not decode, but whose seq can be read, is answered with a protocol
@@ -816,9 +818,9 @@ async fn a_peer_that_reads_no_answers_freezes_no_instance() -> anyhow::Result<()
     let (a, far) = transport::duplex_pair(1);
     let serving = Arc::clone(&server);
     let _serving_a = tokio::spawn(async move { serving.serve(Arc::new(far)).await });
-    a.recv().await?.context("A's Hello")?;
+    support::next_frame(&a).await?.context("A's Hello")?;
     a.send(&add_call(1, 1, 1)).await?;
-    a.recv().await?.context("the reply to 1")?;
+    support::next_frame(&a).await?.context("the reply to 1")?;
     // The copy's answer fills A's queue; A reads no more.
     a.send(&add_call(1, 1, 1)).await?;
     let (release, released) = tokio::sync::oneshot::channel::<()>();
@@ -895,7 +897,7 @@ async fn a_host_failure_reaches_the_peer_without_the_hosts_text() -> anyhow::Res
     let server = Arc::clone(&node.server);
     let serving =
         tokio::spawn(async move { server.serve_observed(Arc::new(far), Some(observer)).await });
-    let client = Client::new(Arc::new(near));
+    let client = support::client(Arc::new(near));
     let bumped = bump(&client).await;
     let Err(error) = bumped else {
         anyhow::bail!("bumping a value that is no counter succeeded");

@@ -228,7 +228,7 @@ async fn connections_beyond_the_cap_are_refused() -> anyhow::Result<()> {
         "{error:?}"
     );
     assert_eq!(
-        near.recv().await?,
+        support::next_frame(&near).await?,
         None,
         "a refused connection gets no Hello"
     );
@@ -273,7 +273,11 @@ async fn an_idle_connection_is_closed() -> anyhow::Result<()> {
         matches!(error, server::Error::Idle { timeout } if timeout == idle_timeout),
         "{error:?}"
     );
-    assert_eq!(transport.recv().await?, None, "the server hung up");
+    assert_eq!(
+        support::next_frame(&transport).await?,
+        None,
+        "the server hung up"
+    );
     assert_eq!(node.server.load(), Load::default());
     Ok(())
 }
@@ -302,7 +306,7 @@ async fn a_peer_that_does_not_read_is_disconnected() -> anyhow::Result<()> {
     // The three ran; the answers to 2 and 3 wait for a reader.
     assert_eq!(counter(&node.kv, "slow"), Some(3));
     let (other, _serving) = support::serve_duplex(&node.server);
-    let other = Client::new(Arc::new(other));
+    let other = support::client(Arc::new(other));
     let bumped = other
         .call_raw("kv", &bump_method(), &key_args("other"))
         .await?;

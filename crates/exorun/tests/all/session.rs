@@ -44,6 +44,7 @@ pub(crate) async fn calc_node(world: &str) -> anyhow::Result<CalcNode> {
 /// A session config with `attempts` connect attempts per reconnect.
 pub(crate) fn config(attempts: u32) -> session::Config {
     session::Config {
+        client: support::client_config(),
         reconnect_attempts_max: attempts,
         ..session::Config::default()
     }
@@ -168,7 +169,9 @@ async fn a_call_in_flight_at_the_break_fails_and_is_never_sent_again() -> anyhow
         let session = Arc::clone(&session);
         async move { add(&session, 2, 40).await }
     });
-    let bytes = far.recv().await?.context("the session closed the stream")?;
+    let bytes = support::next_frame(&far)
+        .await?
+        .context("the session closed the stream")?;
     let Frame::Call { target, method, .. } = frame::decode(&bytes)? else {
         anyhow::bail!("expected a Call");
     };

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use exorun::builder::{InstanceBuilder, Linkable};
-use exorun::client::Client;
+use exorun::client::{self, Client};
 use exorun::instance::{self, InstanceHandle};
 use exorun::runtime::{AppId, Runtime};
 use exorun::server::{self, ConnStats, Server};
@@ -137,6 +137,14 @@ pub async fn ended(serving: JoinHandle<Served>) -> anyhow::Result<ConnStats> {
     Ok(served??)
 }
 
+/// The next frame on `transport`, or `None` at its end, waiting at most
+/// [`CONNECTION_END_TIMEOUT`]: a failure with a message, not a hang, when the other side stops
+/// making progress (in virtual time, for the tests that pause it).
+pub async fn next_frame<T: Transport + ?Sized>(transport: &T) -> anyhow::Result<Option<Vec<u8>>> {
+    let received = tokio::time::timeout(CONNECTION_END_TIMEOUT, transport.recv()).await;
+    Ok(received.context("no frame in time: the other side stopped making progress")??)
+}
+
 /// The next connection end a listener reports (see [`listen`]).
 pub async fn next_ended(
     ended: &mut mpsc::UnboundedReceiver<(SocketAddr, Served)>,
@@ -155,10 +163,29 @@ pub fn serve_duplex(server: &Arc<Server>) -> (DuplexTransport, JoinHandle<Served
     (near, serving)
 }
 
+/// How long a test's client waits for an outcome (or for the peer's `Hello`). Far beyond what
+/// any call takes in a healthy run, under load included, and short enough that a client or a
+/// server that stops making progress fails its test with `Timeout` (in well under the 20 s that
+/// mutation testing allows a run) instead of hanging it, as the 30 s default would.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The client configuration of the tests: the default, with [`CALL_TIMEOUT`].
+pub fn client_config() -> client::Config {
+    client::Config {
+        timeout: CALL_TIMEOUT,
+        ..client::Config::default()
+    }
+}
+
+/// A test's client on `transport` ([`client_config`]).
+pub fn client(transport: Arc<dyn Transport>) -> Client {
+    Client::with_config(transport, client_config())
+}
+
 /// A client on a fresh duplex connection to `server`, and the task serving it.
 pub fn connect_duplex(server: &Arc<Server>) -> (Arc<Client>, JoinHandle<Served>) {
     let (near, serving) = serve_duplex(server);
-    (Arc::new(Client::new(Arc::new(near))), serving)
+    (Arc::new(client(Arc::new(near))), serving)
 }
 
 /// Serves every connection to a fresh loopback listener, each in a task of its own. Each

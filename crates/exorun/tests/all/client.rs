@@ -98,8 +98,11 @@ impl FakeServer {
         self.send_raw(&enc.into_bytes().unwrap()).await;
     }
 
+    /// Sends `bytes` to the client; a failure, not a hang, if it reads none of them within
+    /// [`FRAME_WAIT`] (the pair holds only so many).
     async fn send_raw(&self, bytes: &[u8]) {
-        self.transport.send(bytes).await.expect("server send");
+        let sent = within("the client reads no frame", self.transport.send(bytes)).await;
+        sent.expect("server send");
     }
 }
 

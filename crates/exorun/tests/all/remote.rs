@@ -478,7 +478,9 @@ impl FakePeer {
     async fn send_hello(&self, version: u32, offer: &[u8]) {
         let mut enc = neopack::Encoder::new();
         frame::encode_hello(&mut enc, version, "fake", offer).unwrap();
-        self.far.send(&enc.into_bytes().unwrap()).await.unwrap();
+        let hello = enc.into_bytes().unwrap();
+        let sent = tokio::time::timeout(FRAME_WAIT, self.far.send(&hello)).await;
+        sent.expect("the client reads no frame").unwrap();
     }
 
     /// The next frame the client sent; a failure, not a hang, if none comes within
@@ -489,11 +491,18 @@ impl FakePeer {
         received?.context("the client closed the stream")
     }
 
+    /// The next frame the client sent, or `None` at the end of its stream, within
+    /// [`FRAME_WAIT`].
+    async fn next_frame_or_end(&self) -> Option<Vec<u8>> {
+        let received = tokio::time::timeout(FRAME_WAIT, self.far.recv()).await;
+        received.expect("the stream does not end").unwrap()
+    }
+
     /// Closes the client's sending side, then reads everything it sent.
     async fn sent_frames(&self) -> Vec<Vec<u8>> {
         self.near.close();
         let mut frames = Vec::new();
-        while let Some(bytes) = self.far.recv().await.unwrap() {
+        while let Some(bytes) = self.next_frame_or_end().await {
             frames.push(bytes);
         }
         frames

@@ -104,11 +104,12 @@ impl RawCaller {
         caller
     }
 
+    /// Sends `bytes`; a failure, not a hang, if the server reads none of them in time.
     pub async fn send(&self, bytes: &[u8]) {
-        self.transport
-            .send(bytes)
-            .await
-            .expect("send to the server");
+        let sent =
+            tokio::time::timeout(support::CONNECTION_END_TIMEOUT, self.transport.send(bytes));
+        let sent = sent.await.expect("the server reads no frame");
+        sent.expect("send to the server");
     }
 
     /// The next frame from the server; a failure with a message, not a hang, if none comes

@@ -7,7 +7,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use exorun::client::Client;
 use exorun::server::{self, Load};
 use exorun::transport::{self, Transport};
 use neorpc::FailureReason;

@@ -14,6 +14,11 @@ use crate::support::{self, apps};
 /// How long a child may take to start serving, or to finish one call.
 const CHILD_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How long a serving node may take between the lines of its banner: it prints them together,
+/// once it listens, so a line that has not come by then never will (a node that serves less
+/// than it was told to fails the test here rather than after [`CHILD_TIMEOUT`]).
+const BANNER_LINE_TIMEOUT: Duration = Duration::from_secs(5);
+
 const EXORUN: &str = env!("CARGO_BIN_EXE_exorun");
 
 /// A running `exorun serve`; killed when dropped.
@@ -83,8 +88,13 @@ impl ServingNode {
         let mut printed = Vec::new();
         // "listening on ADDR", then one "serving" line per exposed interface.
         while printed.len() < 1 + apps_served.len() {
-            let next = tokio::time::timeout(CHILD_TIMEOUT, lines.next_line()).await;
-            let next = next.context("exorun serve printed nothing in time")?;
+            let wait = match printed.is_empty() {
+                true => CHILD_TIMEOUT,
+                false => BANNER_LINE_TIMEOUT,
+            };
+            let next = tokio::time::timeout(wait, lines.next_line()).await;
+            let next =
+                next.with_context(|| format!("exorun serve printed {printed:?}, then nothing"))?;
             match next? {
                 Some(line) => printed.push(line),
                 None => {

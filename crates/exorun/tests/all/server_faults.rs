@@ -626,8 +626,9 @@ async fn a_duplicate_after_its_eviction_is_refused_not_executed() -> anyhow::Res
 }
 
 /// A copy of a call that was cancelled before it started does not run either: the cancelled
-/// call stays in the window, and its copy, like it, gets no answer.
-#[tokio::test]
+/// call stays in the window, and its copy, like it, gets no answer. In paused time, so that the
+/// server has read the `Cancel` (every task waits) before the instance is let go.
+#[tokio::test(start_paused = true)]
 async fn a_duplicate_after_a_cancel_does_not_run() -> anyhow::Result<()> {
     let runtime = support::runtime()?;
     let kv = KvSystem::new();
@@ -654,6 +655,7 @@ async fn a_duplicate_after_a_cancel_does_not_run() -> anyhow::Result<()> {
     caller.send(&bump_call(1, "cancelled", None)).await;
     caller.send(&cancel_frame(1)).await;
     caller.send(&bump_call(2, "after", None)).await;
+    support::settle().await;
     let _ = release.send(());
     holder.await??;
     assert_eq!(reply_u64(&caller.recv().await, 2), 1);

@@ -18,6 +18,7 @@ use std::fmt;
 use std::io::Read as _;
 use std::ops::{Range, RangeInclusive};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng as _, SeedableRng as _};
@@ -770,8 +771,14 @@ impl Node {
 /// proxies, `back` servers), its limits and net, and a small hand-written workload and fault
 /// plan.
 pub fn default_topology() -> Scenario {
-    Scenario::from_toml(DEFAULT_TOML)
-        .expect("scenarios/default.toml is valid: test `shipped_files_parse` proves it")
+    // Parsed once per process: every generated seed starts from it.
+    static PARSED: OnceLock<Scenario> = OnceLock::new();
+    PARSED
+        .get_or_init(|| {
+            Scenario::from_toml(DEFAULT_TOML)
+                .expect("scenarios/default.toml is valid: test `shipped_files_parse` proves it")
+        })
+        .clone()
 }
 
 // ---- validation ----

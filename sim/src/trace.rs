@@ -581,9 +581,35 @@ impl Trace {
         out
     }
 
-    /// 64-bit FNV-1a of [`Trace::text`].
+    /// 64-bit FNV-1a of [`Trace::text`], hashed as it is written rather than from a copy.
     pub fn hash(&self) -> u64 {
-        fnv1a64(self.text().as_bytes())
+        let mut hasher = Fnv1a64::new();
+        for event in &self.events {
+            use std::fmt::Write as _;
+            // Writing to the hasher cannot fail.
+            let _ = writeln!(hasher, "{event}");
+        }
+        hasher.finish()
+    }
+}
+
+/// 64-bit FNV-1a over whatever is written to it.
+struct Fnv1a64(u64);
+
+impl Fnv1a64 {
+    fn new() -> Fnv1a64 {
+        Fnv1a64(FNV_OFFSET_BASIS)
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Write for Fnv1a64 {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0 = fnv1a64_from(self.0, s.as_bytes());
+        Ok(())
     }
 }
 
@@ -593,7 +619,11 @@ const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
 /// 64-bit FNV-1a.
 pub fn fnv1a64(bytes: &[u8]) -> u64 {
-    let mut hash = FNV_OFFSET_BASIS;
+    fnv1a64_from(FNV_OFFSET_BASIS, bytes)
+}
+
+/// 64-bit FNV-1a continued from `hash` (the offset basis, or the hash of what came before).
+fn fnv1a64_from(mut hash: u64, bytes: &[u8]) -> u64 {
     for byte in bytes {
         hash ^= u64::from(*byte);
         hash = hash.wrapping_mul(FNV_PRIME);

@@ -155,11 +155,13 @@ fn shared_engine(config: &Config) -> Result<Arc<SharedEngine>, Error> {
 }
 
 /// The engine configuration exorun runs with: fuel, deterministic floats and SIMD, no
-/// concurrency support (it quadruples the cost of a call), and no compiler threads in the
-/// simulation.
+/// concurrency support (it quadruples the cost of a call), no wasm backtraces (a trap is reported
+/// by its kind alone, see [`crate::trap`], and capturing one walks the stack on every trap), and
+/// no compiler threads in the simulation.
 pub fn engine_config(config: &Config) -> wasmtime::Config {
     let mut wasm = wasmtime::Config::new();
     wasm.concurrency_support(false);
+    wasm.wasm_backtrace_max_frames(None);
     wasm.consume_fuel(true);
     wasm.cranelift_nan_canonicalization(true);
     wasm.relaxed_simd_deterministic(true);

@@ -87,8 +87,8 @@ struct State {
 
 /// One connection: a caller node and a serving node, a queue towards each.
 struct Conn {
-    client: String,
-    server: String,
+    client: Arc<str>,
+    server: Arc<str>,
     /// `None` once the connection is closed.
     up: Option<mpsc::UnboundedSender<Vec<u8>>>,
     down: Option<mpsc::UnboundedSender<Vec<u8>>>,
@@ -109,7 +109,7 @@ impl Conn {
         }
     }
 
-    fn ends(&self, dir: Dir) -> (&str, &str) {
+    fn ends(&self, dir: Dir) -> (&Arc<str>, &Arc<str>) {
         match dir {
             Dir::Up => (&self.client, &self.server),
             Dir::Down => (&self.server, &self.client),
@@ -200,8 +200,8 @@ impl Network {
         state.conns.insert(
             id,
             Conn {
-                client: client.to_owned(),
-                server: server.to_owned(),
+                client: Arc::from(client),
+                server: Arc::from(server),
                 up: Some(up_tx),
                 down: Some(down_tx),
                 sent: [0; 2],
@@ -253,7 +253,7 @@ impl Network {
         let ids: Vec<u64> = state
             .conns
             .iter()
-            .filter(|(_, c)| c.is_open() && (c.client == node || c.server == node))
+            .filter(|(_, c)| c.is_open() && (*c.client == *node || *c.server == *node))
             .map(|(id, _)| *id)
             .collect();
         let mut closed = Vec::new();
@@ -296,11 +296,11 @@ impl Network {
             return Err(transport::Error::Closed);
         };
         let (from, to) = c.ends(dir);
-        let (from, to) = (from.to_owned(), to.to_owned());
+        let (from, to) = (Arc::clone(from), Arc::clone(to));
         let index = c.sent[dir_index(dir)];
         c.sent[dir_index(dir)] += 1;
         let open = c.is_open();
-        let cut = state.cuts.contains(&(from.clone(), to.clone()));
+        let cut = is_cut(&state.cuts, &from, &to);
         let fate = match (open, cut) {
             (false, _) => Fate::Drop(DropCause::Closed),
             (true, true) => Fate::Drop(DropCause::Cut),
@@ -311,10 +311,11 @@ impl Network {
             self.check_offer(conn, &to, &from, &bytes);
         }
         let delays = match &fate {
-            Fate::Deliver { delay_us } => vec![*delay_us],
-            Fate::Duplicate { delays_us } => delays_us.clone(),
-            Fate::Drop(_) => Vec::new(),
+            Fate::Deliver { delay_us } => std::slice::from_ref(delay_us),
+            Fate::Duplicate { delays_us } => delays_us.as_slice(),
+            Fate::Drop(_) => &[],
         };
+        let delays = delays.to_owned();
         let size = bytes.len();
         self.recorder.record(
             &from,
@@ -330,7 +331,7 @@ impl Network {
         if !open {
             return Err(transport::Error::Closed);
         }
-        self.schedule(conn, dir, index, &bytes, &delays);
+        self.schedule(conn, dir, index, bytes, &delays);
         Ok(())
     }
 
@@ -416,7 +417,8 @@ impl Network {
         drop(home);
     }
 
-    fn schedule(self: &Arc<Self>, conn: u64, dir: Dir, index: u64, bytes: &[u8], delays: &[u64]) {
+    /// Delivers `bytes` once per entry of `delays`, each after its delay.
+    fn schedule(self: &Arc<Self>, conn: u64, dir: Dir, index: u64, bytes: Vec<u8>, delays: &[u64]) {
         let home = self
             .home
             .lock()
@@ -424,9 +426,14 @@ impl Network {
         let Some(home) = home.as_ref() else {
             return;
         };
+        let mut bytes = Some(bytes);
         for (copy, delay_us) in delays.iter().enumerate() {
             let net = Arc::clone(self);
-            let bytes = bytes.to_vec();
+            // The last delivery takes the bytes; earlier ones (duplicates) take a copy.
+            let bytes = match copy + 1 == delays.len() {
+                true => bytes.take().unwrap_or_default(),
+                false => bytes.clone().unwrap_or_default(),
+            };
             let delay = Duration::from_micros(*delay_us);
             let copy = u32::try_from(copy).unwrap_or(u32::MAX);
             home.spawn(async move {
@@ -449,8 +456,7 @@ impl Network {
         if slot.is_none_or(|max| max < index) {
             *slot = Some(index);
         }
-        let (_, to) = c.ends(dir);
-        let to = to.to_owned();
+        let to = Arc::clone(c.ends(dir).1);
         drop(state);
         if sender.send(bytes).is_err() {
             return;
@@ -498,6 +504,12 @@ impl Network {
     }
 }
 
+/// Whether frames from `from` to `to` are cut (a partition).
+fn is_cut(cuts: &BTreeSet<(String, String)>, from: &str, to: &str) -> bool {
+    // Usually no link is cut; when some are, they are few.
+    cuts.iter().any(|(a, b)| a == from && b == to)
+}
+
 /// Closes `conn` if open; returns it with its caller node, for the trace.
 fn close_locked(state: &mut State, conn: u64) -> Option<(u64, String)> {
     let c = state.conns.get_mut(&conn)?;
@@ -506,7 +518,7 @@ fn close_locked(state: &mut State, conn: u64) -> Option<(u64, String)> {
     }
     c.up = None;
     c.down = None;
-    Some((conn, c.client.clone()))
+    Some((conn, c.client.to_string()))
 }
 
 /// A draw in `min..=max`.

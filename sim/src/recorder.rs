@@ -8,13 +8,29 @@ use tokio::time::Instant;
 
 use crate::trace::{EventKind, Trace};
 
+#[derive(Debug, Default)]
+struct Inner {
+    /// Set from inside the simulation, where the virtual clock exists.
+    start: Option<Instant>,
+    trace: Trace,
+}
+
+impl Inner {
+    fn elapsed_us(&self) -> u64 {
+        let Some(start) = self.start else {
+            return 0;
+        };
+        let elapsed = now().saturating_duration_since(start);
+        u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX)
+    }
+}
+
 /// The trace of the run in progress. Shared by the network, the nodes and the workload; the
 /// simulation runs on one thread, so the order of events is the order of the calls here.
 #[derive(Debug)]
 pub struct Recorder {
-    /// When the run started; set from inside the simulation, where the virtual clock exists.
-    start: Mutex<Option<Instant>>,
-    trace: Mutex<Trace>,
+    /// When the run started, and the events so far: one lock for both, taken once an event.
+    inner: Mutex<Inner>,
     /// Set at the end of the run: what its teardown does is not part of the trace.
     closed: AtomicBool,
     /// Each node's running boot (its generation), `None` while it is down. What a dead boot's
@@ -27,8 +43,7 @@ impl Recorder {
     /// A recorder whose clock starts with [`Recorder::start`].
     pub fn new_unstarted() -> Recorder {
         Recorder {
-            start: Mutex::new(None),
-            trace: Mutex::new(Trace::new()),
+            inner: Mutex::new(Inner::default()),
             closed: AtomicBool::new(false),
             incarnations: Mutex::new(BTreeMap::new()),
         }
@@ -60,24 +75,12 @@ impl Recorder {
 
     /// Starts the clock: events are stamped relative to now.
     pub fn start(&self) {
-        let mut start = self
-            .start
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *start = Some(now());
+        self.lock().start = Some(now());
     }
 
     /// Virtual microseconds since the run started.
     pub fn elapsed_us(&self) -> u64 {
-        let start = *self
-            .start
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let Some(start) = start else {
-            return 0;
-        };
-        let elapsed = now().saturating_duration_since(start);
-        u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX)
+        self.lock().elapsed_us()
     }
 
     /// Appends an event that happened on `node` now (nothing once closed).
@@ -85,8 +88,9 @@ impl Recorder {
         if self.closed.load(Ordering::Relaxed) {
             return;
         }
-        let t_us = self.elapsed_us();
-        self.lock().push(t_us, node, kind);
+        let mut inner = self.lock();
+        let t_us = inner.elapsed_us();
+        inner.trace.push(t_us, node, kind);
     }
 
     /// Records nothing more: the run is over.
@@ -96,12 +100,12 @@ impl Recorder {
 
     /// Takes the trace recorded so far.
     pub fn take(&self) -> Trace {
-        std::mem::take(&mut *self.lock())
+        std::mem::take(&mut self.lock().trace)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Trace> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A panic elsewhere leaves a trace that is still a valid prefix: keep it.
-        self.trace
+        self.inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }

@@ -116,8 +116,23 @@ fn default_apps_dir() -> PathBuf {
 }
 
 fn main() -> ExitCode {
+    die_on_broken_pipe();
     let cli = Cli::parse();
     cli::main(cli.command)
+}
+
+/// A reader that goes away (`exorun-sim run --trace | head`) ends the process by SIGPIPE, as it
+/// ends other Unix tools, rather than making `println!` panic: Rust ignores SIGPIPE unless told.
+fn die_on_broken_pipe() {
+    #[expect(
+        unsafe_code,
+        reason = "setting a signal's disposition has no safe wrapper in std"
+    )]
+    // SAFETY: `signal` with `SIG_DFL` installs no handler of ours; it runs first in `main`,
+    // before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 #[cfg(not(madsim))]

@@ -42,5 +42,8 @@ mod summarize;
 // `bench`: the default scenario beside a raw madsim echo, the ratios and memory.
 mod bench;
 
+// A closed pipe on stdout ends exorun-sim by SIGPIPE, not a panic.
+mod pipe;
+
 // `scripts/sim.sh`: explores a few seeds, built in this test's profile.
 mod sim_sh;

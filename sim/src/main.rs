@@ -88,7 +88,8 @@ enum Command {
         files: Vec<PathBuf>,
     },
     /// Measures seeds/s of the default scenario beside a raw madsim echo with as many
-    /// exchanges (the floor), and the process's memory over the seeds.
+    /// exchanges (the floor), and the same seeds with no faults, and the process's memory over
+    /// the seeds.
     Bench {
         /// How many seeds of each.
         #[arg(long, default_value_t = 200)]

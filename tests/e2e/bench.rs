@@ -10,11 +10,19 @@ fn bench_prints_both_halves_their_ratios_and_memory() {
     cli.assert_stdout(&[
         "bench: 3 seeds of the default scenario, then of a raw madsim echo\n",
         "(0 failed)\n",
+        "  no faults ",
         "  echo ",
         "x the echo's time per exchange\n",
         "x the echo's CPU time per exchange (",
         "  memory    rss after 3 seeds ",
     ]);
+    // The seeds without faults: their speed, and their own CPU ratio to the echo.
+    let calm = cli
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("  no faults "))
+        .count();
+    assert_eq!(calm, 2, "{}", cli.output());
     let ratio = cli.stdout_value("  ratio ");
     let value: f64 = ratio
         .split_whitespace()

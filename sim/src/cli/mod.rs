@@ -91,6 +91,19 @@ fn bench(seeds: u64, apps: &Path) -> ExitCode {
     let per_client = u32::try_from(exchanges / seeds.max(1) / 3)
         .unwrap_or(u32::MAX)
         .max(1);
+    // The same seeds with their fault plans emptied: what the faults (and what they set off:
+    // retries, reconnects, reboots) cost, against what the steady workload does.
+    let started = wall_now();
+    let cpu_started = cpu_ticks();
+    let mut calm = Summary::default();
+    for seed in 0..seeds {
+        let mut scenario = scenario::generate(seed);
+        scenario.faults = scenario::Faults::default();
+        calm.add(&sim.run(&scenario, None));
+    }
+    let calm_wall = (wall_now() - started).as_secs_f64().max(1e-9);
+    let calm_cpu = ticks_between(cpu_started, cpu_ticks());
+    let calm_exchanges = calm.tally.rpcs.max(1);
     let started = wall_now();
     let cpu_started = cpu_ticks();
     let mut echoed = 0;
@@ -111,6 +124,13 @@ fn bench(seeds: u64, apps: &Path) -> ExitCode {
         summary.failed
     );
     println!(
+        "  no faults {:>8.1} seeds/s  {:>9.0} calls/s  {:>9.0} exchanges/s  ({} failed)",
+        seeds as f64 / calm_wall,
+        calm.tally.calls as f64 / calm_wall,
+        calm_exchanges as f64 / calm_wall,
+        calm.failed
+    );
+    println!(
         "  echo      {:>8.1} seeds/s  3 clients x {per_client} exchanges  {:>9.0} exchanges/s",
         seeds as f64 / echo_wall,
         echoed as f64 / echo_wall
@@ -128,6 +148,13 @@ fn bench(seeds: u64, apps: &Path) -> ExitCode {
             "  cpu ratio {:.2}x the echo's CPU time per exchange ({scenario_cpu} and {echo_cpu} clock ticks)",
             scenario_per_exchange / echo_per_exchange
         );
+        if let Some(calm_cpu) = calm_cpu {
+            let calm_per_exchange = calm_cpu as f64 / calm_exchanges as f64;
+            println!(
+                "  no faults {:.2}x the echo's CPU time per exchange ({calm_cpu} clock ticks)",
+                calm_per_exchange / echo_per_exchange
+            );
+        }
     }
     let mib =
         |kib: Option<u64>| kib.map_or("?".to_owned(), |k| format!("{:.1} MiB", k as f64 / 1024.0));
@@ -138,7 +165,11 @@ fn bench(seeds: u64, apps: &Path) -> ExitCode {
         mib(rss_end),
         mib(peak)
     );
-    ExitCode::from(if summary.failed == 0 { 0 } else { 1 })
+    ExitCode::from(if summary.failed + calm.failed == 0 {
+        0
+    } else {
+        1
+    })
 }
 
 /// The process's CPU time so far, user and system, in clock ticks (Linux: `/proc/self/stat`),

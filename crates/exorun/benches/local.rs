@@ -1,8 +1,8 @@
 //! Local linking and instantiation: exorun against raw wasmtime, in one run.
 //!
 //! - `call`: `calc-client.run(a, b)`, which calls the imported `calc.add(a, b)` served by a
-//!   `calc-server` instance in another store. `exorun_*` link through `link_local_interface`
-//!   (both instances are synchronous: no fiber); `raw_async` uses the same engine with a
+//!   `calc-server` instance in another store. `exorun_*` link through `InstanceBuilder` (a
+//!   local slot; both instances are synchronous: no fiber); `raw_async` uses the same engine with a
 //!   hand-written async host function that locks the server's store and calls its `add` with
 //!   `call_async`; `raw_sync` does the same with no async at all (sync linker, sync calls, a std
 //!   mutex): the floor. Each iteration makes [`CALLS`] calls; the async variants make them

@@ -1,7 +1,7 @@
 //! Binding an import to what serves it.
 //!
-//! [`link_local_interface`] connects an imported interface to another local instance's
-//! exports: each method becomes a host function that calls the target's exported function with
+//! [`bind_local`] connects an imported interface to another local instance's
+//! exports: each method becomes a call of the target's exported function with
 //! the caller's `Val`s, no serialization. How it reaches the target is the [`Calls`] given: an
 //! async host function that awaits the target's lock, or, for a synchronous importer, a
 //! synchronous one that uses the lock the importer's entry already took (see
@@ -11,8 +11,8 @@
 //! missing interface, a missing method or a signature mismatch fails at link time.
 //!
 //! A remote link (a peer over neorpc) goes through the same steps: check the contract against
-//! the peer's schema, refuse resources (`ledger::Interface::check_remote`), and define each
-//! method as an async host function, which encodes, sends and awaits the reply. The peer is
+//! the peer's schema, refuse resources (`ledger::Interface::check_remote`), and make each
+//! method an awaiting call, which encodes, sends and awaits the reply. The peer is
 //! reached through a [`Client`] (one connection) or a [`Session`] (which reconnects, and
 //! re-checks the contract registered here against every new connection's offer).
 //!
@@ -20,9 +20,17 @@
 //! broken after a reconnect) traps the importer with [`trap::Error::Unavailable`]; a failure the
 //! peer raised is raised again as it was raised there.
 //!
+//! Binding is split in two, so that one `InstancePre` serves every instance of an app linked the
+//! same way, whatever it is linked to. [`define_slots`] puts host functions in the linker that
+//! name no target: each reads its method's [`Slot`] from the calling store's context, by index.
+//! [`bind_local`] and [`bind_remote`] check the contract and make the slots of one instance,
+//! which the builder puts in each store it makes for that instance.
+//!
 //! Calls into a target serialize on its lock. Local links cannot form a cycle: a target exists
 //! before anything links to it.
 
+use std::any::Any;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use neorpc::FailureReason;
@@ -80,14 +88,28 @@ pub enum Calls {
     Held,
 }
 
-/// Defines every method of the imported `interface` (as the importer's ledger describes it,
-/// `required`) as a call into `target`'s export of the same name.
-pub async fn link_local_interface(
-    linker: &mut Linker<ExorunCtx>,
+/// What one linked method calls, kept in the context of each store of the importing instance;
+/// the host function defined for the method finds it there by index (see [`define_slots`]).
+#[derive(Clone)]
+pub(crate) enum Slot {
+    /// A call that awaits: a local target's lock ([`Calls::Awaiting`]), or a peer's reply.
+    Awaiting(Arc<dyn DynHostCall>),
+    /// A call into a synchronous local target through the lock the importer's entry took
+    /// ([`Calls::Held`]).
+    Held {
+        target: InstanceHandle,
+        func: ExportedFunc,
+    },
+}
+
+/// The slots of every method of the imported `interface` (as the importer's ledger describes
+/// it, `required`), each a call into `target`'s export of the same name, in the order of
+/// `required.schema.funcs`. The contract is checked first.
+pub(crate) async fn bind_local(
     required: &Interface,
     target: &InstanceHandle,
     calls: Calls,
-) -> Result<(), Error> {
+) -> Result<Vec<Slot>, Error> {
     let name = required.name().to_owned();
     if calls == Calls::Held && !target.is_sync() {
         return Err(Error::TargetNotSync { interface: name });
@@ -108,60 +130,88 @@ pub async fn link_local_interface(
         return Err(Error::ResourceUnsupported { interface: name });
     }
     let funcs = resolve(required, target).await?;
-    define(linker, &name, funcs, target, calls)
+    let slots = funcs.into_iter().map(|func| match calls {
+        Calls::Awaiting => {
+            let target = target.clone();
+            Slot::Awaiting(Arc::new(LocalMethod { target, func }))
+        }
+        Calls::Held => Slot::Held {
+            target: target.clone(),
+            func,
+        },
+    });
+    Ok(slots.collect())
 }
 
 /// The target's function for each method the importer requires, looked up once.
 async fn resolve(
     required: &Interface,
     target: &InstanceHandle,
-) -> Result<Vec<(String, ExportedFunc)>, Error> {
+) -> Result<Vec<ExportedFunc>, Error> {
     let name = required.name();
     let mut funcs = Vec::with_capacity(required.schema.funcs.len());
     for method in required.schema.funcs.keys() {
-        let func = target.func(name, method).await?;
-        funcs.push((method.clone(), func));
+        funcs.push(target.func(name, method).await?);
     }
     Ok(funcs)
 }
 
-fn define(
+/// Defines every method of the imported `interface` (`required`, in the order of its schema's
+/// functions) as a host function that calls the slot `first + i` of the calling store, `i` the
+/// method's rank: [`Calls::Held`] synchronously, otherwise awaiting. The functions name no
+/// target, so the `InstancePre` made from the linker serves any instance whose slots were bound
+/// for the same interface and calls ([`bind_local`], [`bind_remote`]).
+pub(crate) fn define_slots(
     linker: &mut Linker<ExorunCtx>,
-    name: &str,
-    funcs: Vec<(String, ExportedFunc)>,
-    target: &InstanceHandle,
+    required: &Interface,
+    first: usize,
     calls: Calls,
 ) -> Result<(), Error> {
+    let name = required.name();
     let linker_error = |e: wasmtime::Error| Error::Linker {
         interface: name.to_owned(),
         message: e.to_string(),
     };
     let mut instance = linker.instance(name).map_err(linker_error)?;
-    for (method, func) in funcs {
-        let target = target.clone();
+    for (rank, method) in required.schema.funcs.keys().enumerate() {
+        let slot = first + rank;
         let defined = match calls {
-            Calls::Awaiting => {
-                let local = LocalMethod { target, func };
-                instance.func_new_async(&method, host_fn(Arc::new(local)))
-            }
-            Calls::Held => instance.func_new(&method, held_fn(target, func)),
+            Calls::Awaiting => instance.func_new_async(method, awaiting_fn(slot)),
+            Calls::Held => instance.func_new(method, held_fn(slot)),
         };
         defined.map_err(linker_error)?;
     }
     Ok(())
 }
 
-/// The synchronous host function of a [`Calls::Held`] link.
+/// Slot `slot` of a store's links (the slots [`bind_local`] and [`bind_remote`] made, as the
+/// builder attached them).
+fn slot_of(links: &(dyn Any + Send + Sync), slot: usize) -> Option<&Slot> {
+    links.downcast_ref::<Vec<Slot>>()?.get(slot)
+}
+
+/// A slot the store does not have, or not of the kind its host function calls: a linking bug,
+/// reported as a host error rather than a panic.
+fn unbound(slot: usize) -> wasmtime::Error {
+    wasmtime::Error::new(trap::Error::Host {
+        message: format!("link slot {slot} is not bound in this store"),
+    })
+}
+
+/// The synchronous host function of slot `slot`, a [`Calls::Held`] link.
 fn held_fn(
-    target: InstanceHandle,
-    func: ExportedFunc,
+    slot: usize,
 ) -> impl Fn(StoreContextMut<'_, ExorunCtx>, ComponentFunc, &[Val], &mut [Val]) -> wasmtime::Result<()>
 + Send
 + Sync
 + 'static {
     move |mut store, _ty, params, results| {
-        let held = &mut store.data_mut().held;
-        let called = target.call_held(held, &func, params, results);
+        let ctx = store.data_mut();
+        let links = Arc::clone(&ctx.links);
+        let Some(Slot::Held { target, func }) = slot_of(&*links, slot) else {
+            return Err(unbound(slot));
+        };
+        let called = target.call_held(&mut ctx.held, func, params, results);
         called.map_err(wasmtime::Error::new)
     }
 }
@@ -169,18 +219,17 @@ fn held_fn(
 /// What a dynamic async host function returns.
 type HostFuture<'a> = Box<dyn Future<Output = wasmtime::Result<()>> + Send + 'a>;
 
+/// What one linked method's call returns.
+type CallFuture<'a> = Pin<Box<dyn Future<Output = Result<(), trap::Error>> + Send + 'a>>;
+
 /// One linked method: what its host function does when the guest calls it.
-trait HostCall: Send + Sync + 'static {
-    fn call<'a>(
-        &'a self,
-        params: &'a [Val],
-        results: &'a mut [Val],
-    ) -> impl Future<Output = Result<(), trap::Error>> + Send + 'a;
+pub(crate) trait DynHostCall: Send + Sync + 'static {
+    fn call<'a>(&'a self, params: &'a [Val], results: &'a mut [Val]) -> CallFuture<'a>;
 }
 
-/// The host function `func_new_async` wants, around one linked method.
-fn host_fn<C: HostCall>(
-    method: Arc<C>,
+/// The host function `func_new_async` wants, around the method in slot `slot`.
+fn awaiting_fn(
+    slot: usize,
 ) -> impl for<'a> Fn(
     StoreContextMut<'a, ExorunCtx>,
     ComponentFunc,
@@ -190,9 +239,15 @@ fn host_fn<C: HostCall>(
 + Send
 + Sync
 + 'static {
-    move |_store, _ty, params, results| {
-        let method = Arc::clone(&method);
+    move |store, _ty, params, results| {
+        let method = match slot_of(&*store.data().links, slot) {
+            Some(Slot::Awaiting(method)) => Some(Arc::clone(method)),
+            _ => None,
+        };
         Box::new(async move {
+            let Some(method) = method else {
+                return Err(unbound(slot));
+            };
             let called = method.call(params, results).await;
             called.map_err(wasmtime::Error::new)
         })
@@ -205,13 +260,9 @@ struct LocalMethod {
     func: ExportedFunc,
 }
 
-impl HostCall for LocalMethod {
-    fn call<'a>(
-        &'a self,
-        params: &'a [Val],
-        results: &'a mut [Val],
-    ) -> impl Future<Output = Result<(), trap::Error>> + Send + 'a {
-        self.target.call_func(&self.func, params, results)
+impl DynHostCall for LocalMethod {
+    fn call<'a>(&'a self, params: &'a [Val], results: &'a mut [Val]) -> CallFuture<'a> {
+        Box::pin(self.target.call_func(&self.func, params, results))
     }
 }
 
@@ -276,22 +327,17 @@ impl RemoteTarget {
     pub fn target(&self) -> &str {
         &self.target
     }
-
-    /// Identifies this target (and its clones) in the `InstancePre` cache.
-    pub(crate) fn address(&self) -> usize {
-        Arc::as_ptr(&self.target).cast::<u8>() as usize
-    }
 }
 
-/// Defines every method of the imported `interface` (`required`) as a call to the peer. Before
-/// any call, and before linking succeeds: resources are refused (the Ledger), then the peer's
-/// `Hello` offer must serve the interface under `remote.target` with a matching contract. A
-/// session also registers the contract, to check it again on every reconnect.
-pub async fn link_remote_interface(
-    linker: &mut Linker<ExorunCtx>,
+/// The slots of every method of the imported `interface` (`required`, in the order of its
+/// schema's functions), each a call to the peer. Before any call, and before linking succeeds:
+/// resources are refused (the Ledger), then the peer's `Hello` offer must serve the interface
+/// under `remote.target` with a matching contract. A session also registers the contract, to
+/// check it again on every reconnect.
+pub(crate) async fn bind_remote(
     required: &Interface,
     remote: &RemoteTarget,
-) -> Result<(), Error> {
+) -> Result<Vec<Slot>, Error> {
     required.check_remote()?;
     let name = required.name().to_owned();
     match &remote.peer {
@@ -300,25 +346,17 @@ pub async fn link_remote_interface(
             .require(&remote.target, &required.schema)
             .map_err(|e| session_error(e, &remote.target))?,
     }
-    let linker_error = |e: wasmtime::Error| Error::Linker {
-        interface: name.clone(),
-        message: e.to_string(),
-    };
-    let mut instance = linker.instance(&name).map_err(linker_error)?;
-    for (function, sig) in &required.schema.funcs {
-        let method = Arc::new(RemoteMethod {
+    let slots = required.schema.funcs.iter().map(|(function, sig)| {
+        Slot::Awaiting(Arc::new(RemoteMethod {
             peer: remote.peer.clone(),
             target: remote.target.to_string(),
             method: offer::method_name(&name, function),
             params: sig.param_types(),
             results: sig.results.clone(),
             domain: domain::is_domain_result(&sig.results),
-        });
-        instance
-            .func_new_async(function, host_fn(method))
-            .map_err(linker_error)?;
-    }
-    Ok(())
+        }))
+    });
+    Ok(slots.collect())
 }
 
 /// Checks the contract against the offer in the `Hello` of `client`'s peer.
@@ -370,13 +408,9 @@ struct RemoteMethod {
     domain: bool,
 }
 
-impl HostCall for RemoteMethod {
-    fn call<'a>(
-        &'a self,
-        params: &'a [Val],
-        results: &'a mut [Val],
-    ) -> impl Future<Output = Result<(), trap::Error>> + Send + 'a {
-        self.call_remote(params, results)
+impl DynHostCall for RemoteMethod {
+    fn call<'a>(&'a self, params: &'a [Val], results: &'a mut [Val]) -> CallFuture<'a> {
+        Box::pin(self.call_remote(params, results))
     }
 }
 

@@ -8,9 +8,14 @@
 //!     .await?
 //! ```
 //!
-//! The linker (WASI, then each link) is set up once per app and set of links and kept as an
-//! `InstancePre` in the runtime; the next instance with the same links skips straight to
-//! instantiation. Each instance still gets its own context, configured by its systems.
+//! The linker (WASI, then each link) is set up once per app and shape of links and kept as an
+//! `InstancePre`: the host functions of a local or remote link name no target, only a slot of
+//! the calling store's context (see [`crate::bind`]), so the next instance linked the same way,
+//! to the same targets or to others, skips straight to instantiation. Links to systems are part
+//! of the shape by identity (a system's functions close over it). An `InstancePre` without
+//! systems is kept for the whole engine, shared by every runtime on it (a simulator boots the
+//! same apps on every node of every seed); one with systems, in its runtime. Each instance
+//! still gets its own context, configured by its systems, with its own slots.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,7 +27,7 @@ use crate::bind::{self, RemoteTarget};
 use crate::context::{ContextBuilder, ExorunCtx, Limits};
 use crate::instance::{self, ExecFuture, InstanceHandle, State};
 use crate::ledger;
-use crate::runtime::{self, AppId, CachedPre, LinkKey, PreKey, Runtime};
+use crate::runtime::{self, AppId, CachedPre, LinkShape, PreKey, Runtime};
 use crate::system::{self, SystemComponent};
 use crate::trap;
 
@@ -33,7 +38,7 @@ pub enum Linkable {
     System(Arc<dyn SystemComponent>),
     /// The same-named export of another local instance.
     Local(InstanceHandle),
-    /// The interface as a peer serves it over neorpc (see [`bind::link_remote_interface`]).
+    /// The interface as a peer serves it over neorpc (see [`bind::bind_remote`]).
     Remote(RemoteTarget),
 }
 
@@ -52,11 +57,16 @@ impl Linkable {
         }
     }
 
-    fn key(&self) -> LinkKey {
+    /// What the `InstancePre` linked for this depends on.
+    fn shape(&self) -> LinkShape {
         match self {
-            Linkable::System(system) => LinkKey::System(Arc::as_ptr(system).cast::<()>() as usize),
-            Linkable::Local(handle) => LinkKey::Local(handle.address()),
-            Linkable::Remote(remote) => LinkKey::Remote(remote.address()),
+            Linkable::System(system) => {
+                LinkShape::System(Arc::as_ptr(system).cast::<()>() as usize)
+            }
+            Linkable::Local(handle) => LinkShape::Local {
+                sync: handle.is_sync(),
+            },
+            Linkable::Remote(_) => LinkShape::Remote,
         }
     }
 }
@@ -143,7 +153,10 @@ impl<'r> InstanceBuilder<'r> {
     /// keeps the recipe it was built by, to renew itself after a trap (see [`crate::instance`]).
     pub async fn instantiate(self) -> Result<InstanceHandle, Error> {
         let app = self.runtime.app(self.app)?;
-        let pre = self.instance_pre(&app).await?;
+        // The contracts first: a link that does not hold fails as such, before linking.
+        let sync = app.wasi_sync && self.links.values().all(Linkable::is_sync);
+        let links = bind_links(&app.ledger, &self.links, calls_for(sync)).await?;
+        let pre = self.instance_pre(&app, sync)?;
         let direct = match pre.sync {
             true => local_targets(&self.links),
             false => Vec::new(),
@@ -154,6 +167,7 @@ impl<'r> InstanceBuilder<'r> {
             // Yielding needs a fiber: an instance built to yield runs asynchronously.
             sync: pre.sync && self.limits.fuel_yield_interval.is_none(),
             pre,
+            links,
             context: self.context,
             systems: systems(&self.links),
             limits: self.limits,
@@ -165,51 +179,105 @@ impl<'r> InstanceBuilder<'r> {
         Ok(handle)
     }
 
-    async fn instance_pre(&self, app: &runtime::App) -> Result<Arc<CachedPre>, Error> {
-        let key: PreKey = (
-            self.app,
-            self.links
+    fn instance_pre(&self, app: &runtime::App, sync: bool) -> Result<Arc<CachedPre>, Error> {
+        let key = PreKey {
+            app: Arc::as_ptr(&app.ledger) as usize,
+            links: self
+                .links
                 .iter()
-                .map(|(name, link)| (name.clone(), link.key()))
+                .map(|(name, link)| (name.clone(), link.shape()))
                 .collect(),
-        );
+        };
         if let Some(cached) = self.runtime.cached_pre(&key) {
             return Ok(cached);
         }
-        let sync = app.wasi_sync && self.links.values().all(Linkable::is_sync);
-        let linker = self.setup_linker(app, sync).await?;
+        let linker = self.setup_linker(app, sync)?;
         let pre = linker
             .instantiate_pre(&app.component)
             .map_err(|e| Error::Unlinked {
                 app: app.name.clone(),
                 message: e.to_string(),
             })?;
-        let links: Vec<Linkable> = self.links.values().cloned().collect();
-        let _links = Box::new(links);
-        let cached = Arc::new(CachedPre { pre, _links, sync });
+        // What the key names by address stays alive with the entry: the app's ledger and the
+        // systems (whose functions the `InstancePre` holds anyway).
+        let kept = (Arc::clone(&app.ledger), systems(&self.links));
+        let cached = Arc::new(CachedPre {
+            pre,
+            _kept: Box::new(kept),
+            sync,
+        });
         self.runtime.cache_pre(key, cached.clone());
         Ok(cached)
     }
 
     /// With `sync`, every import is linked synchronously (see [`crate::instance`]).
-    async fn setup_linker(
-        &self,
-        app: &runtime::App,
-        sync: bool,
-    ) -> Result<Linker<ExorunCtx>, Error> {
+    fn setup_linker(&self, app: &runtime::App, sync: bool) -> Result<Linker<ExorunCtx>, Error> {
         let mut linker = self.runtime.linker(sync);
         for system in systems(&self.links) {
             system.install(&mut linker)?;
         }
-        let calls = match sync {
-            true => bind::Calls::Held,
-            false => bind::Calls::Awaiting,
-        };
+        let calls = calls_for(sync);
+        let mut first = 0;
         for (interface, link) in &self.links {
-            link_import(&mut linker, &app.ledger, interface, link, calls).await?;
+            if let Linkable::System(_) = link {
+                continue;
+            }
+            let required = required(&app.ledger, interface)?;
+            bind::define_slots(&mut linker, required, first, calls)
+                .map_err(|cause| bind_error(interface, cause))?;
+            first += required.schema.funcs.len();
         }
         Ok(linker)
     }
+}
+
+/// How the local links of an instance linked synchronously (`sync`) or not call their targets.
+fn calls_for(sync: bool) -> bind::Calls {
+    match sync {
+        true => bind::Calls::Held,
+        false => bind::Calls::Awaiting,
+    }
+}
+
+fn bind_error(interface: &str, cause: bind::Error) -> Error {
+    Error::Bind {
+        interface: interface.to_owned(),
+        cause,
+    }
+}
+
+/// The import `interface` as the importer's ledger describes it.
+fn required<'l>(
+    importer: &'l ledger::Ledger,
+    interface: &str,
+) -> Result<&'l ledger::Interface, Error> {
+    let required = importer.import(interface);
+    required.map_err(|e| bind_error(interface, e.into()))
+}
+
+/// The slots of one instance's local and remote links, in the order
+/// [`InstanceBuilder::setup_linker`] numbered them: each checks its contract first.
+async fn bind_links(
+    importer: &ledger::Ledger,
+    links: &BTreeMap<String, Linkable>,
+    calls: bind::Calls,
+) -> Result<Arc<Vec<bind::Slot>>, Error> {
+    let mut slots = Vec::new();
+    for (interface, link) in links {
+        let bound = match link {
+            Linkable::System(_) => continue,
+            Linkable::Local(target) => {
+                let required = required(importer, interface)?;
+                bind::bind_local(required, target, calls).await
+            }
+            Linkable::Remote(remote) => {
+                let required = required(importer, interface)?;
+                bind::bind_remote(required, remote).await
+            }
+        };
+        slots.extend(bound.map_err(|cause| bind_error(interface, cause))?);
+    }
+    Ok(Arc::new(slots))
 }
 
 /// How an instance was built, kept to build it again: a renewal (see [`crate::instance`]) gets
@@ -220,6 +288,8 @@ struct Recipe {
     app: String,
     engine: Engine,
     pre: Arc<CachedPre>,
+    /// What the host functions of its local and remote links call, by slot.
+    links: Arc<Vec<bind::Slot>>,
     /// Whether the instance runs without a fiber (see [`crate::instance`]).
     sync: bool,
     context: Vec<Configure>,
@@ -269,7 +339,9 @@ impl Recipe {
         for system in &self.systems {
             system.configure(&mut context)?;
         }
-        let mut store = Store::new(&self.engine, context.build(self.limits));
+        let mut ctx = context.build(self.limits);
+        ctx.links = self.links.clone();
+        let mut store = Store::new(&self.engine, ctx);
         store.limiter(|ctx| &mut ctx.limiter);
         instance::prepare_store(&mut store, self.sync).map_err(|e| self.instantiate_error(e))?;
         Ok(store)
@@ -320,34 +392,6 @@ fn renewal_cause(e: Error) -> trap::Error {
     }
 }
 
-/// Links one import to a local instance or a remote peer (systems are installed whole).
-async fn link_import(
-    linker: &mut Linker<ExorunCtx>,
-    importer: &ledger::Ledger,
-    interface: &str,
-    link: &Linkable,
-    calls: bind::Calls,
-) -> Result<(), Error> {
-    let bind_error = |cause: bind::Error| Error::Bind {
-        interface: interface.to_owned(),
-        cause,
-    };
-    if let Linkable::System(_) = link {
-        return Ok(());
-    }
-    let required = importer
-        .import(interface)
-        .map_err(|e| bind_error(e.into()))?;
-    let bound = match link {
-        Linkable::System(_) => Ok(()),
-        Linkable::Local(target) => {
-            bind::link_local_interface(linker, required, target, calls).await
-        }
-        Linkable::Remote(remote) => bind::link_remote_interface(linker, required, remote).await,
-    };
-    bound.map_err(bind_error)
-}
-
 /// The local instances among the links.
 fn local_targets(links: &BTreeMap<String, Linkable>) -> Vec<InstanceHandle> {
     let targets = links.values().filter_map(|link| match link {
@@ -365,7 +409,7 @@ fn systems(links: &BTreeMap<String, Linkable>) -> Vec<Arc<dyn SystemComponent>> 
         let Linkable::System(system) = link else {
             continue;
         };
-        let LinkKey::System(address) = link.key() else {
+        let LinkShape::System(address) = link.shape() else {
             continue;
         };
         if seen.contains(&address) {

@@ -15,7 +15,7 @@
 //! (`allow_blocking_current_thread`), never on a thread pool: the simulation has no threads.
 
 use std::any::Any;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use rand_chacha::rand_core::SeedableRng;
@@ -265,6 +265,7 @@ impl ContextBuilder {
             user_data: self.user_data,
             limiter: Limiter::new(limits),
             held: Vec::new(),
+            links: Arc::new(()),
         }
     }
 }
@@ -279,6 +280,10 @@ pub struct ExorunCtx {
     /// (see [`crate::instance::InstanceHandle::is_sync`]); empty otherwise. Each guards an
     /// instance's state, which only the instance module reads: the context sits below it.
     pub(crate) held: Vec<tokio::sync::OwnedMutexGuard<dyn Any + Send>>,
+    /// What the host functions of the instance's local and remote links call, by slot: set by
+    /// the builder on each store of the instance. Opaque here, below the linking layer that
+    /// reads it (the bind module's slots).
+    pub(crate) links: Arc<dyn Any + Send + Sync>,
 }
 
 impl ExorunCtx {

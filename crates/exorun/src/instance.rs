@@ -576,11 +576,6 @@ impl InstanceHandle {
         self.identity.renewals.load(Ordering::SeqCst)
     }
 
-    /// A number identifying the instance for as long as a handle on it lives.
-    pub(crate) fn address(&self) -> usize {
-        Arc::as_ptr(&self.inner) as usize
-    }
-
     /// Runs `f` on the store and instance under the lock.
     pub async fn exec<F, R>(&self, f: F) -> Result<R, Error>
     where

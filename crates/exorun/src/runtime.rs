@@ -3,8 +3,9 @@
 //!
 //! Compilation happens once per distinct component per process: compiled components are kept in
 //! a process-wide cache keyed by the engine's configuration and the bytes' hash, and runtimes
-//! with the same [`Config`] share one engine. Linking happens once per app and set of links:
-//! the builder keeps the resulting `InstancePre` here (see [`Runtime::stats`]).
+//! with the same [`Config`] share one engine. Linking happens once per app and shape of links
+//! (see [`crate::builder`]): the builder keeps the resulting `InstancePre` here, for the whole
+//! engine when no system is linked, else in the runtime (see [`Runtime::stats`]).
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -24,7 +25,7 @@ use crate::transport::Transport;
 
 pub use crate::id::{AppId, InstanceId, PeerId};
 
-/// The most `InstancePre`s a runtime keeps; past it the cache starts over.
+/// The most `InstancePre`s a runtime (or an engine) keeps; past it the cache starts over.
 pub const PRE_CACHE_MAX: usize = 1024;
 
 /// What a lookup was looking for.
@@ -122,6 +123,9 @@ struct SharedEngine {
     compiled: Mutex<BTreeMap<(u64, usize), Compiled>>,
     base_linker: Linker<ExorunCtx>,
     sync_linker: Linker<ExorunCtx>,
+    /// `InstancePre`s linked to no system: they depend on nothing but the app and the shape of
+    /// its links, so every runtime on the engine shares them.
+    pres: Mutex<BTreeMap<PreKey, Arc<CachedPre>>>,
 }
 
 /// A compiled component and what its registration needs from it, computed once.
@@ -149,6 +153,7 @@ fn shared_engine(config: &Config) -> Result<Arc<SharedEngine>, Error> {
         sync_linker: wasi_linker(&engine, true)?,
         engine,
         compiled: Mutex::new(BTreeMap::new()),
+        pres: Mutex::new(BTreeMap::new()),
     });
     engines.insert(key, shared.clone());
     Ok(shared)
@@ -243,33 +248,53 @@ pub struct Peer {
 pub struct Stats {
     /// Components compiled by this runtime (not found in the process-wide cache).
     pub compilations: u64,
-    /// Linkers set up and turned into an `InstancePre`.
+    /// Linkers set up by this runtime and turned into an `InstancePre`.
     pub linker_setups: u64,
-    /// Instantiations that reused a cached `InstancePre`.
+    /// Instantiations in this runtime that reused a cached `InstancePre` (this runtime's, or one
+    /// its engine shares).
     pub pre_cache_hits: u64,
 }
 
-/// A cached `InstancePre` and the links it was made with.
+/// A cached `InstancePre`.
 pub(crate) struct CachedPre {
     pub(crate) pre: InstancePre<ExorunCtx>,
-    /// The link targets the key names, kept alive (never read here) so that no other target
-    /// takes one of their addresses while the entry exists.
-    pub(crate) _links: Box<dyn Any + Send + Sync>,
+    /// What the key names by address (the app's ledger, the systems), kept alive (never read
+    /// here) so that nothing else takes one of those addresses while the entry exists.
+    pub(crate) _kept: Box<dyn Any + Send + Sync>,
     /// Whether every import is linked synchronously: WASI that never waits, synchronous
     /// systems, and local links that call their targets through held locks.
     pub(crate) sync: bool,
 }
 
-/// The cache key of an `InstancePre`: the app and, per linked name, what it is linked to.
-pub(crate) type PreKey = (AppId, Vec<(String, LinkKey)>);
+/// The cache key of an `InstancePre`: the compiled app and, per linked name, the shape of the
+/// link.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct PreKey {
+    /// The address of the app's ledger, made once per compiled component (apps registered from
+    /// the same bytes or with [`Runtime::register_compiled`] share it).
+    pub(crate) app: usize,
+    pub(crate) links: Vec<(String, LinkShape)>,
+}
 
-/// Identifies a link target in the `InstancePre` cache by its address; the cache keeps the
-/// target alive, so the address is not reused while the key exists.
+impl PreKey {
+    /// Whether an `InstancePre` with this key depends on nothing a runtime owns.
+    fn engine_wide(&self) -> bool {
+        let system = |(_, shape): &(String, LinkShape)| matches!(shape, LinkShape::System(_));
+        !self.links.iter().any(system)
+    }
+}
+
+/// What an `InstancePre` depends on, per link: a system by identity (its functions close over
+/// it; the cache keeps it alive, so the address is not reused while the key exists); a local
+/// or remote link only by kind, since its functions find their target in the store's context.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) enum LinkKey {
+pub(crate) enum LinkShape {
     System(usize),
-    Local(usize),
-    Remote(usize),
+    /// `sync`: the target runs synchronously, so a synchronous importer calls it held.
+    Local {
+        sync: bool,
+    },
+    Remote,
 }
 
 /// Apps, peers and instances, and the engine they run on.
@@ -280,6 +305,8 @@ pub struct Runtime {
     apps: DashMap<AppId, App>,
     peers: DashMap<PeerId, Peer>,
     instances: DashMap<InstanceId, InstanceHandle>,
+    /// `InstancePre`s linked to systems of this runtime's builders (the others are the
+    /// engine's).
     pres: DashMap<PreKey, Arc<CachedPre>>,
     compilations: AtomicU64,
     linker_setups: AtomicU64,
@@ -444,9 +471,6 @@ impl Runtime {
             kind: Kind::Instance,
             id: id.0,
         })?;
-        let local = LinkKey::Local(handle.address());
-        self.pres
-            .retain(|(_, links), _| links.iter().all(|(_, link)| *link != local));
         Ok(handle)
     }
 
@@ -485,16 +509,32 @@ impl Runtime {
     }
 
     pub(crate) fn cached_pre(&self, key: &PreKey) -> Option<Arc<CachedPre>> {
-        let cached = self.pres.get(key)?.clone();
+        let cached = match key.engine_wide() {
+            true => self.shared_pres().get(key).cloned(),
+            false => self.pres.get(key).map(|cached| cached.clone()),
+        }?;
         self.pre_cache_hits.fetch_add(1, Ordering::Relaxed);
         Some(cached)
     }
 
     pub(crate) fn cache_pre(&self, key: PreKey, cached: Arc<CachedPre>) {
+        if key.engine_wide() {
+            let mut pres = self.shared_pres();
+            if pres.len() >= PRE_CACHE_MAX {
+                pres.clear();
+            }
+            pres.insert(key, cached);
+            return;
+        }
         if self.pres.len() >= PRE_CACHE_MAX {
             self.pres.clear();
         }
         self.pres.insert(key, cached);
+    }
+
+    fn shared_pres(&self) -> std::sync::MutexGuard<'_, BTreeMap<PreKey, Arc<CachedPre>>> {
+        let pres = self.shared.pres.lock();
+        pres.unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

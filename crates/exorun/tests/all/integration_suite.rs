@@ -181,37 +181,102 @@ async fn second_instance_reuses_the_linked_pre() -> anyhow::Result<()> {
         after.linker_setups,
         "server linked again"
     );
+    // Another target of the same kind: the link's functions find their target in the store,
+    // so the same `InstancePre` serves, and the calls reach the other server.
+    let hits = rt.stats().pre_cache_hits;
+    let (server_fuel, other_fuel) = (fuel_of(&server).await?, fuel_of(&other_server).await?);
     let third = InstanceBuilder::new(&rt, client_app)
-        .link(apps("calc"), Linkable::Local(other_server))
+        .link(apps("calc"), Linkable::Local(other_server.clone()))
         .instantiate()
         .await?;
     assert_eq!(
         rt.stats().linker_setups,
-        after.linker_setups + 1,
-        "other target"
+        after.linker_setups,
+        "linked again for another target"
     );
+    assert_eq!(rt.stats().pre_cache_hits, hits + 1);
     assert_eq!(
         single(third.call(&apps("runner"), "run", &args).await?)?,
         Val::S32(3)
     );
+    // Only the server linked to burnt fuel for the call.
+    assert_eq!(
+        fuel_of(&server).await?,
+        server_fuel,
+        "the first server was called"
+    );
+    assert_ne!(
+        fuel_of(&other_server).await?,
+        other_fuel,
+        "the other server was not"
+    );
+    Ok(())
+}
+
+/// The fuel left in `instance`'s store: it changes with every call the instance serves.
+async fn fuel_of(instance: &InstanceHandle) -> anyhow::Result<u64> {
+    let fuel = instance.exec(|store, _| store.get_fuel()).await?;
+    fuel.map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+#[tokio::test]
+async fn runtimes_on_one_engine_share_the_pres_linked_to_no_system() -> anyhow::Result<()> {
+    let first = support::runtime()?;
+    let (_, server, client_app) = calc_apps(&first).await?;
+    client_of(&first, client_app, &server).instantiate().await?;
+    // Another runtime with the same configuration, its own apps and instances: what the first
+    // linked serves it (a simulator boots the same apps on every node of every seed).
+    let second = support::runtime()?;
+    let (_, server, client_app) = calc_apps(&second).await?;
+    let client = client_of(&second, client_app, &server)
+        .instantiate()
+        .await?;
+    assert_eq!(second.stats().linker_setups, 0, "linked again");
+    assert_eq!(second.stats().pre_cache_hits, 2, "server and client");
+    let args = [Val::S32(40), Val::S32(2)];
+    let sum = single(client.call(&apps("runner"), "run", &args).await?)?;
+    assert_eq!(sum, Val::S32(42));
     Ok(())
 }
 
 #[tokio::test]
-async fn removing_a_target_forgets_the_pres_linked_to_it() -> anyhow::Result<()> {
+async fn a_pre_linked_to_a_system_stays_in_its_runtime() -> anyhow::Result<()> {
+    let first = support::runtime()?;
+    let kv = KvSystem::new();
+    let app = support::register(&first, "kv-user")?;
+    let builder = InstanceBuilder::new(&first, app).system(kv.clone());
+    builder.instantiate().await?;
+    let second = support::runtime()?;
+    let other = KvSystem::new();
+    let app = support::register(&second, "kv-user")?;
+    let builder = InstanceBuilder::new(&second, app).system(other.clone());
+    let user = builder.instantiate().await?;
+    // The system's functions close over it: the second runtime links its own.
+    assert_eq!(second.stats().linker_setups, 1);
+    assert_eq!(second.stats().pre_cache_hits, 0);
+    user.call(&apps("kv-ops"), "put", &[string("k"), string("v")])
+        .await?;
+    assert_eq!(other.get("k").as_deref(), Some("v"));
+    assert_eq!(kv.get("k"), None, "the first runtime's system was written");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_removed_target_leaves_the_pre_to_the_next_target() -> anyhow::Result<()> {
     let rt = support::runtime()?;
     let (server_app, server, client_app) = calc_apps(&rt).await?;
-    let build = || client_of(&rt, client_app, &server);
-    build().instantiate().await?;
-    let before = rt.stats();
+    drop(client_of(&rt, client_app, &server).instantiate().await?);
     rt.remove_instance(server.id())?;
-    build().instantiate().await?;
+    drop(server);
+    let before = rt.stats();
+    let next = InstanceBuilder::new(&rt, server_app).instantiate().await?;
+    let client = client_of(&rt, client_app, &next).instantiate().await?;
     let after = rt.stats();
-    assert_eq!(after.linker_setups, before.linker_setups + 1, "kept");
-    assert_eq!(after.pre_cache_hits, before.pre_cache_hits);
-    // The server's own pre links to nothing removed: it stays.
-    InstanceBuilder::new(&rt, server_app).instantiate().await?;
-    assert_eq!(rt.stats().pre_cache_hits, after.pre_cache_hits + 1);
+    assert_eq!(after.linker_setups, before.linker_setups, "linked again");
+    assert_eq!(after.pre_cache_hits, before.pre_cache_hits + 2);
+    let args = [Val::S32(20), Val::S32(22)];
+    let sum = single(client.call(&apps("runner"), "run", &args).await?)?;
+    assert_eq!(sum, Val::S32(42));
     Ok(())
 }
 

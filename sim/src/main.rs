@@ -87,9 +87,9 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Measures seeds/s of the default scenario beside a raw madsim echo with as many
-    /// exchanges (the floor), and the same seeds with no faults, and the process's memory over
-    /// the seeds.
+    /// Measures the process's memory over seeds of the default scenario, then seeds/s of the
+    /// same seeds beside a raw madsim echo with as many exchanges (the floor) and beside the
+    /// same seeds with no faults, alternating in short rounds so that all see the same load.
     Bench {
         /// How many seeds of each.
         #[arg(long, default_value_t = 200)]

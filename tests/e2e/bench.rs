@@ -8,7 +8,7 @@ fn bench_prints_both_halves_their_ratios_and_memory() {
     let cli = exorun_sim(&["bench", "--seeds", "3"]);
     cli.assert_exit(0);
     cli.assert_stdout(&[
-        "bench: 3 seeds of the default scenario, then of a raw madsim echo\n",
+        "bench: 3 seeds of the default scenario for memory, then again in rounds of 20: with every fault, with none, and a raw madsim echo\n",
         "(0 failed)\n",
         "  no faults ",
         "  echo ",

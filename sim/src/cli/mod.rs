@@ -66,110 +66,151 @@ pub fn main(command: Command) -> ExitCode {
 /// Seeds after which `bench` takes its first memory reading (the baseline of growth).
 const BENCH_WARMUP_SEEDS: u64 = 100;
 
+/// Seeds per round of `bench`'s timed pass: each round runs them with every fault, with none,
+/// then the echo, so that all three run under the same load. (Run one after the other, the
+/// echo's CPU time for the same work moved by half between two runs on a shared machine, and
+/// the ratio with it.)
+const BENCH_ROUND_SEEDS: u64 = 20;
+
+/// Wall and CPU time spent in one part of `bench`'s timed pass, summed over its rounds.
+struct Spent {
+    wall: f64,
+    /// Clock ticks; `None` once a reading failed.
+    cpu: Option<u64>,
+}
+
+impl Spent {
+    fn new() -> Spent {
+        Spent {
+            wall: 0.0,
+            cpu: Some(0),
+        }
+    }
+
+    /// Runs `work`, adding its wall and CPU time.
+    fn time<T>(&mut self, work: impl FnOnce() -> T) -> T {
+        let (wall, cpu) = (wall_now(), cpu_ticks());
+        let out = work();
+        self.wall += (wall_now() - wall).as_secs_f64();
+        self.cpu = match (self.cpu, ticks_between(cpu, cpu_ticks())) {
+            (Some(sum), Some(ticks)) => Some(sum + ticks),
+            _ => None,
+        };
+        out
+    }
+
+    fn wall(&self) -> f64 {
+        self.wall.max(1e-9)
+    }
+}
+
+/// `bench`: first the scenario's seeds alone, for memory (what a long exploration does); then
+/// the same seeds again, timed, in rounds that alternate the scenario, the scenario without
+/// faults and the echo. Interleaving the echo's runtimes with the scenario's makes the resident
+/// size creep, which is not what an exploration does: hence the first pass.
 fn bench(seeds: u64, apps: &Path) -> ExitCode {
     let sim = match setup(apps) {
         Ok(sim) => sim,
         Err(code) => return code,
     };
-    let started = wall_now();
-    let cpu_started = cpu_ticks();
-    let mut summary = Summary::default();
+    let mut failed = 0;
     let mut rss_warm = None;
     for seed in 0..seeds {
-        let report = sim.run(&scenario::generate(seed), None);
-        summary.add(&report);
+        failed += u64::from(!sim.run(&scenario::generate(seed), None).passed());
         if seed + 1 == BENCH_WARMUP_SEEDS.min(seeds) {
             rss_warm = memory_kib("VmRSS");
         }
     }
-    let scenario_wall = (wall_now() - started).as_secs_f64().max(1e-9);
-    let scenario_cpu = ticks_between(cpu_started, cpu_ticks());
     let rss_end = memory_kib("VmRSS");
     let peak = memory_kib("VmHWM");
+
+    let (mut faulty, mut calm, mut echo) = (Spent::new(), Spent::new(), Spent::new());
+    let (mut summary, mut calm_summary) = (Summary::default(), Summary::default());
+    let (mut echoed, mut echo_exchanges, mut rounds) = (0, 0, 0);
+    let mut round_start = 0;
+    while round_start < seeds {
+        let round = round_start..(round_start + BENCH_ROUND_SEEDS).min(seeds);
+        let rpcs_before = summary.tally.rpcs;
+        for seed in round.clone() {
+            let report = faulty.time(|| sim.run(&scenario::generate(seed), None));
+            summary.add(&report);
+        }
+        // The same seeds with their fault plans emptied: what the faults (and what they set
+        // off: retries, reconnects, reboots) cost, against what the steady workload does.
+        for seed in round.clone() {
+            let mut scenario = scenario::generate(seed);
+            scenario.faults = scenario::Faults::default();
+            calm_summary.add(&calm.time(|| sim.run(&scenario, None)));
+        }
+        // The echo's seeds make as many exchanges as this round's scenario seeds did.
+        let round_rpcs = summary.tally.rpcs - rpcs_before;
+        let per_client = u32::try_from(round_rpcs / (round.end - round.start) / 3)
+            .unwrap_or(u32::MAX)
+            .max(1);
+        for seed in round.clone() {
+            echoed += echo.time(|| exorun_sim::bench::echo(seed, 3, per_client));
+        }
+        echo_exchanges += u64::from(per_client);
+        rounds += 1;
+        round_start = round.end;
+    }
     let t = &summary.tally;
     let exchanges = t.rpcs.max(1);
-    let per_client = u32::try_from(exchanges / seeds.max(1) / 3)
-        .unwrap_or(u32::MAX)
-        .max(1);
-    // The same seeds with their fault plans emptied: what the faults (and what they set off:
-    // retries, reconnects, reboots) cost, against what the steady workload does.
-    let started = wall_now();
-    let cpu_started = cpu_ticks();
-    let mut calm = Summary::default();
-    for seed in 0..seeds {
-        let mut scenario = scenario::generate(seed);
-        scenario.faults = scenario::Faults::default();
-        calm.add(&sim.run(&scenario, None));
-    }
-    let calm_wall = (wall_now() - started).as_secs_f64().max(1e-9);
-    let calm_cpu = ticks_between(cpu_started, cpu_ticks());
-    let calm_exchanges = calm.tally.rpcs.max(1);
-    let started = wall_now();
-    let cpu_started = cpu_ticks();
-    let mut echoed = 0;
-    for seed in 0..seeds {
-        echoed += exorun_sim::bench::echo(seed, 3, per_client);
-    }
-    let echo_wall = (wall_now() - started).as_secs_f64().max(1e-9);
-    let echo_cpu = ticks_between(cpu_started, cpu_ticks());
-    let scenario_per_exchange = scenario_wall / exchanges as f64;
-    let echo_per_exchange = echo_wall / echoed.max(1) as f64;
-    println!("bench: {seeds} seeds of the default scenario, then of a raw madsim echo");
+    let calm_exchanges = calm_summary.tally.rpcs.max(1);
+    let per_client = echo_exchanges / rounds.max(1);
+    println!(
+        "bench: {seeds} seeds of the default scenario for memory, then again in rounds of {BENCH_ROUND_SEEDS}: with every fault, with none, and a raw madsim echo"
+    );
     println!(
         "  scenario  {:>8.1} seeds/s  {:>9.0} calls/s  {:>9.0} exchanges/s  simulated/wall {:.1}x  ({} failed)",
-        seeds as f64 / scenario_wall,
-        t.calls as f64 / scenario_wall,
-        exchanges as f64 / scenario_wall,
-        t.virtual_us as f64 / 1e6 / scenario_wall,
+        seeds as f64 / faulty.wall(),
+        t.calls as f64 / faulty.wall(),
+        exchanges as f64 / faulty.wall(),
+        t.virtual_us as f64 / 1e6 / faulty.wall(),
         summary.failed
     );
     println!(
         "  no faults {:>8.1} seeds/s  {:>9.0} calls/s  {:>9.0} exchanges/s  ({} failed)",
-        seeds as f64 / calm_wall,
-        calm.tally.calls as f64 / calm_wall,
-        calm_exchanges as f64 / calm_wall,
-        calm.failed
+        seeds as f64 / calm.wall(),
+        calm_summary.tally.calls as f64 / calm.wall(),
+        calm_exchanges as f64 / calm.wall(),
+        calm_summary.failed
     );
     println!(
-        "  echo      {:>8.1} seeds/s  3 clients x {per_client} exchanges  {:>9.0} exchanges/s",
-        seeds as f64 / echo_wall,
-        echoed as f64 / echo_wall
+        "  echo      {:>8.1} seeds/s  3 clients x {per_client} exchanges (mean)  {:>9.0} exchanges/s",
+        seeds as f64 / echo.wall(),
+        echoed as f64 / echo.wall()
     );
+    let echo_per_exchange = echo.wall() / echoed.max(1) as f64;
     println!(
         "  ratio     {:.2}x the echo's time per exchange",
-        scenario_per_exchange / echo_per_exchange
+        faulty.wall() / exchanges as f64 / echo_per_exchange
     );
     // The same ratio in CPU time, which other processes on the machine do not inflate the
     // way they inflate wall time.
-    if let (Some(scenario_cpu), Some(echo_cpu)) = (scenario_cpu, echo_cpu) {
-        let scenario_per_exchange = scenario_cpu as f64 / exchanges as f64;
+    if let (Some(faulty_cpu), Some(calm_cpu), Some(echo_cpu)) = (faulty.cpu, calm.cpu, echo.cpu) {
         let echo_per_exchange = echo_cpu.max(1) as f64 / echoed.max(1) as f64;
+        let ratio = |cpu: u64, exchanges: u64| cpu as f64 / exchanges as f64 / echo_per_exchange;
         println!(
-            "  cpu ratio {:.2}x the echo's CPU time per exchange ({scenario_cpu} and {echo_cpu} clock ticks)",
-            scenario_per_exchange / echo_per_exchange
+            "  cpu ratio {:.2}x the echo's CPU time per exchange ({faulty_cpu} and {echo_cpu} clock ticks)",
+            ratio(faulty_cpu, exchanges)
         );
-        if let Some(calm_cpu) = calm_cpu {
-            let calm_per_exchange = calm_cpu as f64 / calm_exchanges as f64;
-            println!(
-                "  no faults {:.2}x the echo's CPU time per exchange ({calm_cpu} clock ticks)",
-                calm_per_exchange / echo_per_exchange
-            );
-        }
+        println!(
+            "  no faults {:.2}x the echo's CPU time per exchange ({calm_cpu} clock ticks)",
+            ratio(calm_cpu, calm_exchanges)
+        );
     }
     let mib =
         |kib: Option<u64>| kib.map_or("?".to_owned(), |k| format!("{:.1} MiB", k as f64 / 1024.0));
     println!(
-        "  memory    rss after {} seeds {}, after {seeds} {}, peak {}",
+        "  memory    rss after {} seeds {}, after {seeds} {}, peak {} (the first pass: the scenario alone)",
         BENCH_WARMUP_SEEDS.min(seeds),
         mib(rss_warm),
         mib(rss_end),
         mib(peak)
     );
-    ExitCode::from(if summary.failed + calm.failed == 0 {
-        0
-    } else {
-        1
-    })
+    let failed = failed + summary.failed + calm_summary.failed;
+    ExitCode::from(if failed == 0 { 0 } else { 1 })
 }
 
 /// The process's CPU time so far, user and system, in clock ticks (Linux: `/proc/self/stat`),

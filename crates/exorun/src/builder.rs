@@ -12,10 +12,12 @@
 //! `InstancePre`: the host functions of a local or remote link name no target, only a slot of
 //! the calling store's context (see [`crate::bind`]), so the next instance linked the same way,
 //! to the same targets or to others, skips straight to instantiation. Links to systems are part
-//! of the shape by identity (a system's functions close over it). An `InstancePre` without
-//! systems is kept for the whole engine, shared by every runtime on it (a simulator boots the
-//! same apps on every node of every seed); one with systems, in its runtime. Each instance
-//! still gets its own context, configured by its systems, with its own slots.
+//! of the shape by identity (a system's functions close over it), or by name for a system that
+//! keeps its state in the store's context (`SystemComponent::links_by_name`, as `KvSystem`). An
+//! `InstancePre` without systems linked by identity is kept for the whole engine, shared by
+//! every runtime on it (a simulator boots the same apps on every node of every seed); one with
+//! them, in its runtime. Each instance still gets its own context, configured by its systems,
+//! with its own slots.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -60,9 +62,10 @@ impl Linkable {
     /// What the `InstancePre` linked for this depends on.
     fn shape(&self) -> LinkShape {
         match self {
-            Linkable::System(system) => {
-                LinkShape::System(Arc::as_ptr(system).cast::<()>() as usize)
+            Linkable::System(system) if system.links_by_name() => {
+                LinkShape::NamedSystem(system.name().to_owned())
             }
+            Linkable::System(system) => LinkShape::System(address(system)),
             Linkable::Local(handle) => LinkShape::Local {
                 sync: handle.is_sync(),
             },
@@ -200,7 +203,10 @@ impl<'r> InstanceBuilder<'r> {
             })?;
         // What the key names by address stays alive with the entry: the app's ledger and the
         // systems (whose functions the `InstancePre` holds anyway).
-        let kept = (Arc::clone(&app.ledger), systems(&self.links));
+        let by_address = systems(&self.links)
+            .into_iter()
+            .filter(|s| !s.links_by_name());
+        let kept = (Arc::clone(&app.ledger), by_address.collect::<Vec<_>>());
         let cached = Arc::new(CachedPre {
             pre,
             _kept: Box::new(kept),
@@ -401,6 +407,11 @@ fn local_targets(links: &BTreeMap<String, Linkable>) -> Vec<InstanceHandle> {
     targets.collect()
 }
 
+/// What tells a system value from another.
+fn address(system: &Arc<dyn SystemComponent>) -> usize {
+    Arc::as_ptr(system).cast::<()>() as usize
+}
+
 /// The distinct systems among the links, in link-name order.
 fn systems(links: &BTreeMap<String, Linkable>) -> Vec<Arc<dyn SystemComponent>> {
     let mut seen: Vec<usize> = Vec::new();
@@ -409,13 +420,10 @@ fn systems(links: &BTreeMap<String, Linkable>) -> Vec<Arc<dyn SystemComponent>> 
         let Linkable::System(system) = link else {
             continue;
         };
-        let LinkShape::System(address) = link.shape() else {
-            continue;
-        };
-        if seen.contains(&address) {
+        if seen.contains(&address(system)) {
             continue;
         }
-        seen.push(address);
+        seen.push(address(system));
         out.push(system.clone());
     }
     out

@@ -285,11 +285,13 @@ impl PreKey {
 }
 
 /// What an `InstancePre` depends on, per link: a system by identity (its functions close over
-/// it; the cache keeps it alive, so the address is not reused while the key exists); a local
-/// or remote link only by kind, since its functions find their target in the store's context.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// it; the cache keeps it alive, so the address is not reused while the key exists), or by
+/// name if it links by name (`SystemComponent::links_by_name`); a local or remote link only by
+/// kind, since its functions find their target in the store's context.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) enum LinkShape {
     System(usize),
+    NamedSystem(String),
     /// `sync`: the target runs synchronously, so a synchronous importer calls it held.
     Local {
         sync: bool,

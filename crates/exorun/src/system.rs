@@ -52,6 +52,12 @@ pub enum Error {
     /// `incr` found a value that is not a counter.
     #[error("kv: the value under `{key}` is not a counter")]
     KvNotCounter { key: String },
+    /// A function of a system that links by name found nothing staged in the calling store's
+    /// context: the store was not configured by that system.
+    #[error(
+        "system `{system}`: the store's context has no {what}; was it configured by the system?"
+    )]
+    NotStaged { system: String, what: &'static str },
 }
 
 /// Native code that implements interfaces for guests.
@@ -72,6 +78,15 @@ pub trait SystemComponent: Send + Sync + 'static {
     /// Stages what one instance needs; most systems need nothing.
     fn configure(&self, _builder: &mut ContextBuilder) -> Result<(), Error> {
         Ok(())
+    }
+
+    /// Whether the functions `install` defines close over nothing of this value: they find
+    /// what they need in the calling store's context, which `configure` stages. Then one
+    /// linking serves every value of the system that [`SystemComponent::name`] names, across
+    /// runtimes (see [`crate::builder`]), and two systems that link by name under one name must
+    /// define the same functions. The default, `false`, links each value on its own.
+    fn links_by_name(&self) -> bool {
+        false
     }
 }
 
@@ -238,10 +253,25 @@ impl SystemComponent for LogSystem {
 }
 
 /// `exorun:system/kv`: one string map, shared by every instance linked to this value (and its
-/// clones).
+/// clones). Its functions find the map in the calling store's context ([`KvSystem::configure`]
+/// stages it), so it links by name.
 #[derive(Debug, Clone, Default)]
 pub struct KvSystem {
     map: Arc<Mutex<BTreeMap<String, String>>>,
+}
+
+/// The map a store's kv functions use, staged in its context by [`KvSystem::configure`].
+struct KvOfStore(KvSystem);
+
+/// The kv map of the calling store.
+fn kv_of<'s>(store: &'s Store<'_>) -> wasmtime::Result<&'s KvSystem> {
+    match store.data().get::<KvOfStore>() {
+        Some(staged) => Ok(&staged.0),
+        None => Err(wasmtime::Error::new(Error::NotStaged {
+            system: "kv".to_owned(),
+            what: "kv map",
+        })),
+    }
 }
 
 impl KvSystem {
@@ -314,20 +344,26 @@ impl SystemComponent for KvSystem {
     fn install(&self, linker: &mut Linker<ExorunCtx>) -> Result<(), Error> {
         let err = |e: wasmtime::Error| linker_error(self.name(), KV_INTERFACE, &e);
         let mut instance = linker.instance(KV_INTERFACE).map_err(err)?;
-        let kv = self.clone();
-        let get = move |_: Store<'_>, (key,): (String,)| Ok((kv.get(&key),));
+        let get = |store: Store<'_>, (key,): (String,)| Ok((kv_of(&store)?.get(&key),));
         instance.func_wrap("get", get).map_err(err)?;
-        let kv = self.clone();
-        let set = move |_: Store<'_>, (key, value): (String, String)| {
-            kv.set(key, value).map_err(wasmtime::Error::new)
+        let set = |store: Store<'_>, (key, value): (String, String)| {
+            kv_of(&store)?.set(key, value).map_err(wasmtime::Error::new)
         };
         instance.func_wrap("set", set).map_err(err)?;
-        let kv = self.clone();
-        let incr = move |_: Store<'_>, (key,): (String,)| {
-            let next = kv.incr(key).map_err(wasmtime::Error::new)?;
+        let incr = |store: Store<'_>, (key,): (String,)| {
+            let next = kv_of(&store)?.incr(key).map_err(wasmtime::Error::new)?;
             Ok((next,))
         };
         instance.func_wrap("incr", incr).map_err(err)?;
         Ok(())
+    }
+
+    fn configure(&self, builder: &mut ContextBuilder) -> Result<(), Error> {
+        builder.insert(KvOfStore(self.clone()));
+        Ok(())
+    }
+
+    fn links_by_name(&self) -> bool {
+        true
     }
 }

@@ -211,6 +211,10 @@ fn system_errors() -> Vec<system::Error> {
             max: 4,
         },
         system::Error::KvNotCounter { key: "k".into() },
+        system::Error::NotStaged {
+            system: "kv".into(),
+            what: "kv map",
+        },
     ];
     let config = |cause| system::Error::Config {
         system: "wasi".into(),

@@ -240,24 +240,53 @@ async fn runtimes_on_one_engine_share_the_pres_linked_to_no_system() -> anyhow::
 }
 
 #[tokio::test]
-async fn a_pre_linked_to_a_system_stays_in_its_runtime() -> anyhow::Result<()> {
+async fn a_pre_linked_to_a_system_by_identity_stays_in_its_runtime() -> anyhow::Result<()> {
+    let first = support::runtime()?;
+    let logger = system::LogSystem::new();
+    let app = support::register(&first, "logger-user")?;
+    let builder = InstanceBuilder::new(&first, app).system(logger.clone());
+    builder.instantiate().await?;
+    let second = support::runtime()?;
+    let other = system::LogSystem::new();
+    let app = support::register(&second, "logger-user")?;
+    let builder = InstanceBuilder::new(&second, app).system(other.clone());
+    let user = builder.instantiate().await?;
+    // The logger's functions close over it: the second runtime links its own.
+    assert_eq!(second.stats().linker_setups, 1);
+    assert_eq!(second.stats().pre_cache_hits, 0);
+    user.call(&apps("logger-run"), "run", &[]).await?;
+    assert_eq!(other.lines(), ["logger-user: started", "logger-user: done"]);
+    assert!(
+        logger.lines().is_empty(),
+        "the first runtime's logger was written"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_system_that_links_by_name_shares_the_pre_and_keeps_its_own_state() -> anyhow::Result<()>
+{
     let first = support::runtime()?;
     let kv = KvSystem::new();
     let app = support::register(&first, "kv-user")?;
     let builder = InstanceBuilder::new(&first, app).system(kv.clone());
-    builder.instantiate().await?;
+    let first_user = builder.instantiate().await?;
     let second = support::runtime()?;
     let other = KvSystem::new();
     let app = support::register(&second, "kv-user")?;
     let builder = InstanceBuilder::new(&second, app).system(other.clone());
     let user = builder.instantiate().await?;
-    // The system's functions close over it: the second runtime links its own.
-    assert_eq!(second.stats().linker_setups, 1);
-    assert_eq!(second.stats().pre_cache_hits, 0);
-    user.call(&apps("kv-ops"), "put", &[string("k"), string("v")])
+    // The kv functions find their map in the store: one linking serves both runtimes.
+    assert_eq!(second.stats().linker_setups, 0, "linked again");
+    assert_eq!(second.stats().pre_cache_hits, 1);
+    let ops = apps("kv-ops");
+    user.call(&ops, "put", &[string("k"), string("second")])
         .await?;
-    assert_eq!(other.get("k").as_deref(), Some("v"));
-    assert_eq!(kv.get("k"), None, "the first runtime's system was written");
+    first_user
+        .call(&ops, "put", &[string("k"), string("first")])
+        .await?;
+    assert_eq!(other.get("k").as_deref(), Some("second"));
+    assert_eq!(kv.get("k").as_deref(), Some("first"));
     Ok(())
 }
 

@@ -400,8 +400,11 @@ impl Runtime {
             wasi_sync: crate::wasi_io::may_run_sync(&component.component_type(), self.engine()),
             component,
         };
-        self.compiled_lock().insert(key, compiled.clone());
-        Ok(compiled)
+        // Another runtime may have compiled the same bytes meanwhile: the first one kept is the
+        // one every runtime gets, so that an app's ledger (which keys its `InstancePre`s) is
+        // one per component and engine.
+        let kept = self.compiled_lock().entry(key).or_insert(compiled).clone();
+        Ok(kept)
     }
 
     fn compiled_lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<(u64, usize), Compiled>> {

@@ -58,6 +58,32 @@ async fn runtime_creation() -> anyhow::Result<()> {
     Ok(())
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_bytes_compiled_at_once_register_as_one_app() -> anyhow::Result<()> {
+    // calc-server's bytes with a custom section of this test's own: bytes no other test
+    // compiles, so both registrations below miss the process-wide cache and compile.
+    let mut bytes = support::fixture("calc-server")?;
+    bytes.extend_from_slice(&[0x00, 0x0a, 0x09]);
+    bytes.extend_from_slice(b"race-once");
+    let bytes = Arc::new(bytes);
+    let register = |bytes: Arc<Vec<u8>>| {
+        tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let rt = support::runtime()?;
+            let app = rt.register_app("calc-server", &bytes)?;
+            Ok(rt.app(app)?.ledger)
+        })
+    };
+    let (first, second) = (register(bytes.clone()), register(bytes));
+    let (first, second) = (first.await??, second.await??);
+    // One compiled app (and ledger, which keys its linked `InstancePre`s) per bytes and engine,
+    // whichever compile finished first.
+    assert!(
+        Arc::ptr_eq(&first, &second),
+        "two ledgers for the same bytes"
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn app_registration() -> anyhow::Result<()> {
     let rt = support::runtime()?;

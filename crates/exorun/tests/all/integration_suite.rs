@@ -58,6 +58,8 @@ async fn runtime_creation() -> anyhow::Result<()> {
     Ok(())
 }
 
+// Two real threads compiling at once: the simulated build runs on one and has no blocking pool.
+#[cfg(not(madsim))]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_bytes_compiled_at_once_register_as_one_app() -> anyhow::Result<()> {
     // calc-server's bytes with a custom section of this test's own: bytes no other test

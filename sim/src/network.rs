@@ -310,13 +310,14 @@ impl Network {
         if matches!(info, FrameInfo::Hello) && dir == Dir::Down {
             self.check_offer(conn, &to, &from, &bytes);
         }
-        let delays = match &fate {
-            Fate::Deliver { delay_us } => std::slice::from_ref(delay_us),
-            Fate::Duplicate { delays_us } => delays_us.as_slice(),
-            Fate::Drop(_) => &[],
-        };
-        let delays = delays.to_owned();
         let size = bytes.len();
+        // Scheduling only spawns the deliveries (none runs before this returns): the trace
+        // still shows the send before any of them.
+        match &fate {
+            Fate::Deliver { delay_us } => self.schedule(conn, dir, index, bytes, &[*delay_us]),
+            Fate::Duplicate { delays_us } => self.schedule(conn, dir, index, bytes, delays_us),
+            Fate::Drop(_) => {}
+        }
         self.recorder.record(
             &from,
             EventKind::Send {
@@ -328,11 +329,10 @@ impl Network {
                 fate,
             },
         );
-        if !open {
-            return Err(transport::Error::Closed);
+        match open {
+            true => Ok(()),
+            false => Err(transport::Error::Closed),
         }
-        self.schedule(conn, dir, index, bytes, &delays);
-        Ok(())
     }
 
     /// The bytes that travel: the sent ones, unless a planted bug alters them in transit.

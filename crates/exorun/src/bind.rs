@@ -207,8 +207,7 @@ fn held_fn(
 + 'static {
     move |mut store, _ty, params, results| {
         let ctx = store.data_mut();
-        let links = Arc::clone(&ctx.links);
-        let Some(Slot::Held { target, func }) = slot_of(&*links, slot) else {
+        let Some(Slot::Held { target, func }) = slot_of(&*ctx.links, slot) else {
             return Err(unbound(slot));
         };
         let called = target.call_held(&mut ctx.held, func, params, results);

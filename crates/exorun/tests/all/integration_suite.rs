@@ -152,11 +152,7 @@ async fn system_logging() -> anyhow::Result<()> {
 async fn system_logging_builtin() -> anyhow::Result<()> {
     let rt = support::runtime()?;
     let logger = system::LogSystem::new();
-    let app = support::register(&rt, "logger-user")?;
-    let user = InstanceBuilder::new(&rt, app)
-        .system(logger.clone())
-        .instantiate()
-        .await?;
+    let user = with_system(&rt, "logger-user", logger.clone()).await?;
     user.call(&apps("logger-run"), "run", &[]).await?;
     user.call(&apps("logger-run"), "run", &[]).await?;
     let expected = [
@@ -271,14 +267,10 @@ async fn runtimes_on_one_engine_share_the_pres_linked_to_no_system() -> anyhow::
 async fn a_pre_linked_to_a_system_by_identity_stays_in_its_runtime() -> anyhow::Result<()> {
     let first = support::runtime()?;
     let logger = system::LogSystem::new();
-    let app = support::register(&first, "logger-user")?;
-    let builder = InstanceBuilder::new(&first, app).system(logger.clone());
-    builder.instantiate().await?;
+    with_system(&first, "logger-user", logger.clone()).await?;
     let second = support::runtime()?;
     let other = system::LogSystem::new();
-    let app = support::register(&second, "logger-user")?;
-    let builder = InstanceBuilder::new(&second, app).system(other.clone());
-    let user = builder.instantiate().await?;
+    let user = with_system(&second, "logger-user", other.clone()).await?;
     // The logger's functions close over it: the second runtime links its own.
     assert_eq!(second.stats().linker_setups, 1);
     assert_eq!(second.stats().pre_cache_hits, 0);
@@ -296,14 +288,10 @@ async fn a_system_that_links_by_name_shares_the_pre_and_keeps_its_own_state() ->
 {
     let first = support::runtime()?;
     let kv = KvSystem::new();
-    let app = support::register(&first, "kv-user")?;
-    let builder = InstanceBuilder::new(&first, app).system(kv.clone());
-    let first_user = builder.instantiate().await?;
+    let first_user = with_system(&first, "kv-user", kv.clone()).await?;
     let second = support::runtime()?;
     let other = KvSystem::new();
-    let app = support::register(&second, "kv-user")?;
-    let builder = InstanceBuilder::new(&second, app).system(other.clone());
-    let user = builder.instantiate().await?;
+    let user = with_system(&second, "kv-user", other.clone()).await?;
     // The kv functions find their map in the store: one linking serves both runtimes.
     assert_eq!(second.stats().linker_setups, 0, "linked again");
     assert_eq!(second.stats().pre_cache_hits, 1);
@@ -335,6 +323,17 @@ async fn a_removed_target_leaves_the_pre_to_the_next_target() -> anyhow::Result<
     let sum = single(client.call(&apps("runner"), "run", &args).await?)?;
     assert_eq!(sum, Val::S32(42));
     Ok(())
+}
+
+/// An instance of the fixture `world`, registered in `rt`, with `system` linked.
+async fn with_system(
+    rt: &Runtime,
+    world: &str,
+    system: impl SystemComponent,
+) -> anyhow::Result<InstanceHandle> {
+    let app = support::register(rt, world)?;
+    let builder = InstanceBuilder::new(rt, app).system(system);
+    Ok(builder.instantiate().await?)
 }
 
 /// The apps calc-server and calc-client, registered in `rt`, and an instance of the server.
@@ -382,11 +381,7 @@ async fn domain_errors_cross_a_local_link() -> anyhow::Result<()> {
 async fn stateful_kv_system() -> anyhow::Result<()> {
     let rt = support::runtime()?;
     let kv = KvSystem::new();
-    let app = support::register(&rt, "kv-user")?;
-    let user = InstanceBuilder::new(&rt, app)
-        .system(kv.clone())
-        .instantiate()
-        .await?;
+    let user = with_system(&rt, "kv-user", kv.clone()).await?;
     let ops = apps("kv-ops");
     user.call(&ops, "put", &[string("colour"), string("green")])
         .await?;

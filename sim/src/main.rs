@@ -8,6 +8,13 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use exorun_sim::plant::Plant;
 
+/// A seed allocates and frees hundreds of thousands of small objects (tasks, frames, trace
+/// events, wasm stores) on its own thread: mimalloc's per-thread free lists serve that for less
+/// than glibc's allocator (BENCHMARKS.md). Memory addresses never reach a trace, so the
+/// allocator cannot change one.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Deterministic simulation of exorun nodes: one seed drives a whole distributed scenario.
 #[derive(Debug, Parser)]
 #[command(name = "exorun-sim", version)]

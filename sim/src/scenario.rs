@@ -2533,7 +2533,7 @@ node = "b"
                 })
         });
         assert_eq!(
-            digest, 0xb0b3_5a9d_f9b3_5a1c,
+            digest, 0x2f45_41ac_3506_de48,
             "generation changed: digest {digest:#x}"
         );
     }

@@ -11,17 +11,52 @@ use crate::trace::{EventKind, Trace};
 #[derive(Debug, Default)]
 struct Inner {
     /// Set from inside the simulation, where the virtual clock exists.
-    start: Option<Instant>,
+    start: Option<Start>,
     trace: Trace,
+}
+
+/// When the run started, and the clock to read: under madsim the simulation's own clock,
+/// held rather than looked up per event (`Instant::now` goes through madsim's `clock_gettime`,
+/// which finds the running simulation in thread-local storage every time: a twentieth of a
+/// seed's CPU when every trace event did it).
+struct Start {
+    at: Instant,
+    #[cfg(madsim)]
+    clock: madsim::time::TimeHandle,
+}
+
+impl std::fmt::Debug for Start {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Start").field("at", &self.at).finish_non_exhaustive()
+    }
+}
+
+impl Start {
+    fn now() -> Start {
+        Start {
+            at: now(),
+            #[cfg(madsim)]
+            clock: madsim::time::TimeHandle::current(),
+        }
+    }
+
+    #[cfg(madsim)]
+    fn elapsed(&self) -> std::time::Duration {
+        self.clock.now_instant().saturating_duration_since(self.at)
+    }
+
+    #[cfg(not(madsim))]
+    fn elapsed(&self) -> std::time::Duration {
+        now().saturating_duration_since(self.at)
+    }
 }
 
 impl Inner {
     fn elapsed_us(&self) -> u64 {
-        let Some(start) = self.start else {
+        let Some(start) = &self.start else {
             return 0;
         };
-        let elapsed = now().saturating_duration_since(start);
-        u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX)
+        u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX)
     }
 }
 
@@ -75,7 +110,7 @@ impl Recorder {
 
     /// Starts the clock: events are stamped relative to now.
     pub fn start(&self) {
-        self.lock().start = Some(now());
+        self.lock().start = Some(Start::now());
     }
 
     /// Virtual microseconds since the run started.

@@ -27,7 +27,9 @@ struct Start {
 
 impl std::fmt::Debug for Start {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Start").field("at", &self.at).finish_non_exhaustive()
+        f.debug_struct("Start")
+            .field("at", &self.at)
+            .finish_non_exhaustive()
     }
 }
 

@@ -140,17 +140,11 @@ impl Simulator {
         scenario: &Scenario,
     ) -> BTreeMap<(String, String), Vec<(String, InterfaceSchema)>> {
         let mut out: BTreeMap<(String, String), Vec<(String, InterfaceSchema)>> = BTreeMap::new();
-        for call in &scenario.calls {
-            let (Some((peer, target)), Some(short)) = (
-                workload::direct_target(&call.op),
-                workload::direct_interface(&call.op),
-            ) else {
-                continue;
-            };
+        for (node, peer, target, short) in distinct_direct_calls(scenario) {
             let Some(schema) = self.canonical_schema(&qualified(short)) else {
                 continue;
             };
-            let list = out.entry((call.node.clone(), peer.to_owned())).or_default();
+            let list = out.entry((node.to_owned(), peer.to_owned())).or_default();
             if !list.iter().any(|(t, s)| t == target && *s == schema) {
                 list.push((target.to_owned(), schema));
             }
@@ -189,16 +183,10 @@ impl Simulator {
                 }
             }
         }
-        for call in &scenario.calls {
-            let Some((peer, target)) = workload::direct_target(&call.op) else {
-                continue;
-            };
-            let Some(short) = workload::direct_interface(&call.op) else {
-                continue;
-            };
+        for (node, peer, target, short) in distinct_direct_calls(scenario) {
             let interface = qualified(short);
             if let Some(schema) = self.canonical_schema(&interface) {
-                add(&call.node, peer, target, interface, schema);
+                add(node, peer, target, interface, schema);
             }
         }
         out
@@ -218,6 +206,28 @@ impl Simulator {
         let app = self.catalog.app(exporter).ok()?;
         Some(app.ledger.export(interface).ok()?.schema.clone())
     }
+}
+
+/// Each distinct (caller node, peer, target, interface's short name) of the scenario's direct
+/// calls, in the order of their first call: what a node requires of its peers depends on these
+/// alone, and a seed has a few of them against hundreds of calls (looking schemas up per call
+/// cloned one each time).
+fn distinct_direct_calls(scenario: &Scenario) -> Vec<(&str, &str, &str, &str)> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for call in &scenario.calls {
+        let (Some((peer, target)), Some(short)) = (
+            workload::direct_target(&call.op),
+            workload::direct_interface(&call.op),
+        ) else {
+            continue;
+        };
+        let key = (call.node.as_str(), peer, target, short);
+        if seen.insert(key) {
+            out.push(key);
+        }
+    }
+    out
 }
 
 /// The app whose export defines each interface a node calls directly.

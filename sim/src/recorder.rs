@@ -17,7 +17,7 @@ struct Inner {
 
 /// When the run started, and the clock to read: under madsim the simulation's own clock,
 /// held rather than looked up per event (`Instant::now` goes through madsim's `clock_gettime`,
-/// which finds the running simulation in thread-local storage every time: a twentieth of a
+/// which finds the running simulation in thread-local storage every time: about 2% of a
 /// seed's CPU when every trace event did it).
 struct Start {
     at: Instant,

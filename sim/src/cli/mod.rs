@@ -116,7 +116,12 @@ fn bench(seeds: u64, apps: &Path) -> ExitCode {
     let mut failed = 0;
     let mut rss_warm = None;
     for seed in 0..seeds {
-        failed += u64::from(!sim.run(&scenario::generate(seed), None).passed());
+        let report = sim.run(&scenario::generate(seed), None);
+        if !report.passed() {
+            // Each seed runs again in the timed pass: its failure is told once, here.
+            failed += 1;
+            print!("{}", report::failure(&report, &Replay::default()));
+        }
         if seed + 1 == BENCH_WARMUP_SEEDS.min(seeds) {
             rss_warm = memory_kib("VmRSS");
         }
@@ -140,7 +145,11 @@ fn bench(seeds: u64, apps: &Path) -> ExitCode {
         for seed in round.clone() {
             let mut scenario = scenario::generate(seed);
             scenario.faults = scenario::Faults::default();
-            calm_summary.add(&calm.time(|| sim.run(&scenario, None)));
+            let report = calm.time(|| sim.run(&scenario, None));
+            if !report.passed() {
+                println!("seed {seed} failed with its fault plan emptied (bench's no-faults row)");
+            }
+            calm_summary.add(&report);
         }
         // The echo's seeds make as many exchanges as this round's scenario seeds did.
         let round_rpcs = summary.tally.rpcs - rpcs_before;

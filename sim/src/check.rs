@@ -364,7 +364,7 @@ fn check_rpc_ends(trace: &Trace) -> Vec<Violation> {
     let mut open: BTreeMap<RpcKey, u64> = BTreeMap::new();
     let mut violations = Vec::new();
     for (index, event) in trace.events.iter().enumerate() {
-        let node = event.node.as_str();
+        let node = &*event.node;
         match &event.kind {
             EventKind::RpcSent { peer, seq, .. } => {
                 *open.entry((node, peer, *seq)).or_default() += 1;
@@ -415,7 +415,7 @@ fn check_at_most_once(trace: &Trace) -> Vec<Violation> {
     let mut executed: BTreeMap<ExecKey, usize> = BTreeMap::new();
     let mut violations = Vec::new();
     for (index, event) in trace.events.iter().enumerate() {
-        let node = event.node.as_str();
+        let node = &*event.node;
         match &event.kind {
             EventKind::Effect { key, count } if *count > 1 => {
                 let message = format!(
@@ -916,7 +916,7 @@ mod tests {
     fn at(t_us: u64, node: &str, kind: EventKind) -> Event {
         Event {
             t_us,
-            node: node.to_owned(),
+            node: node.into(),
             kind,
         }
     }

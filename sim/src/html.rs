@@ -379,7 +379,7 @@ fn conn_ends(trace: &Trace) -> BTreeMap<u64, (&str, &str)> {
     let mut conns = BTreeMap::new();
     for event in &trace.events {
         if let EventKind::ConnOpen { conn, server } = &event.kind {
-            conns.insert(*conn, (event.node.as_str(), server.as_str()));
+            conns.insert(*conn, (&*event.node, server.as_str()));
         }
     }
     conns
@@ -758,7 +758,7 @@ fn draw_lifelines(layers: &mut Layers, picture: &Picture) {
         );
         let mut down_since = None;
         for (row, event) in picture.trace.events.iter().enumerate() {
-            if event.node != *name {
+            if *event.node != **name {
                 continue;
             }
             match (&event.kind, down_since) {

@@ -1,8 +1,8 @@
 //! Where every stage of a run writes its events: one [`Trace`], stamped with the virtual clock.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tokio::time::Instant;
 
@@ -13,6 +13,8 @@ struct Inner {
     /// Set from inside the simulation, where the virtual clock exists.
     start: Option<Start>,
     trace: Trace,
+    /// Every node name recorded so far, shared by its events (a run has a handful).
+    names: Vec<Arc<str>>,
 }
 
 /// When the run started, and the clock to read: under madsim the simulation's own clock,
@@ -54,6 +56,15 @@ impl Start {
 }
 
 impl Inner {
+    fn name(&mut self, node: &str) -> Arc<str> {
+        if let Some(name) = self.names.iter().find(|name| ***name == *node) {
+            return Arc::clone(name);
+        }
+        let name: Arc<str> = Arc::from(node);
+        self.names.push(Arc::clone(&name));
+        name
+    }
+
     fn elapsed_us(&self) -> u64 {
         let Some(start) = &self.start else {
             return 0;
@@ -77,10 +88,13 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// A recorder whose clock starts with [`Recorder::start`].
-    pub fn new_unstarted() -> Recorder {
+    /// A recorder whose clock starts with [`Recorder::start`], with room for `events` (a
+    /// guess: growing the trace copies every event recorded so far).
+    pub fn new_unstarted(events: usize) -> Recorder {
+        let mut inner = Inner::default();
+        inner.trace.events.reserve(events);
         Recorder {
-            inner: Mutex::new(Inner::default()),
+            inner: Mutex::new(inner),
             closed: AtomicBool::new(false),
             incarnations: Mutex::new(BTreeMap::new()),
         }
@@ -127,7 +141,8 @@ impl Recorder {
         }
         let mut inner = self.lock();
         let t_us = inner.elapsed_us();
-        inner.trace.push(t_us, node, kind);
+        let name = inner.name(node);
+        inner.trace.push_shared(t_us, name, kind);
     }
 
     /// Records nothing more: the run is over.

@@ -34,6 +34,20 @@ const TEAR_DOWN_TICK: Duration = Duration::from_millis(1);
 /// The stack of a run's thread: a main thread's, not a spawned thread's 2 MiB.
 const RUN_STACK_BYTES: usize = 8 << 20;
 
+/// About how many trace events a workload call leads to, with its frames and their fates (the
+/// default scenario's seeds record 12 to 14), and how many a run records besides.
+const EVENTS_PER_CALL: usize = 16;
+const EVENTS_PER_RUN: usize = 256;
+
+/// Room for a run's trace, so that it rarely grows (each growth copies every event so far).
+fn expected_events(scenario: &Scenario) -> usize {
+    scenario
+        .calls
+        .len()
+        .saturating_mul(EVENTS_PER_CALL)
+        .saturating_add(EVENTS_PER_RUN)
+}
+
 /// What every run in this process shares: the components, compiled once, and their ledgers.
 pub struct Simulator {
     /// The apps with their ledgers, read to know contracts without instantiating anything.
@@ -85,7 +99,7 @@ impl Simulator {
     }
 
     fn run_on_this_thread(&self, scenario: &Scenario, plant: Option<Plant>) -> Report {
-        let recorder = Arc::new(Recorder::new_unstarted());
+        let recorder = Arc::new(Recorder::new_unstarted(expected_events(scenario)));
         let limit = Duration::from_millis(scenario.limits.time_ms.saturating_mul(4) + 60_000);
         let mut rt = madsim::runtime::Runtime::with_seed_and_config(
             scenario.seed,
@@ -103,7 +117,7 @@ impl Simulator {
     /// Runs `scenario` inside the current madsim runtime (a `#[madsim::test]`, or
     /// `Runtime::check_determinism`), whose seed then drives the scheduler.
     pub async fn run_here(&self, scenario: &Scenario, plant: Option<Plant>) -> Report {
-        let recorder = Arc::new(Recorder::new_unstarted());
+        let recorder = Arc::new(Recorder::new_unstarted(expected_events(scenario)));
         self.traced(scenario, plant, &recorder).await;
         set_plant(None);
         self.judge(scenario, recorder.take(), None)
@@ -487,7 +501,8 @@ fn spawn_call(
     outstanding.fetch_add(1, Ordering::Relaxed);
     let (caller, op) = (call.node.clone(), call.op.clone());
     node.spawn(async move {
-        workload::run_call(world, id, caller, op).await;
+        // Boxed: the call's future is about 2 KiB, which spawning would copy more than once.
+        Box::pin(workload::run_call(world, id, caller, op)).await;
         outstanding.fetch_sub(1, Ordering::Relaxed);
     });
 }

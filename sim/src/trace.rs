@@ -13,14 +13,16 @@
 //! across processes, builds and platforms (unlike std's `DefaultHasher`).
 
 use std::fmt;
+use std::sync::Arc;
 
 /// One line of the trace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     /// Virtual microseconds since the run started.
     pub t_us: u64,
-    /// Where it happened: a node's name, or [`SIM`] for the simulator itself.
-    pub node: String,
+    /// Where it happened: a node's name, or [`SIM`] for the simulator itself. Shared: a run
+    /// has a handful of names and thousands of events.
+    pub node: Arc<str>,
     pub kind: EventKind,
 }
 
@@ -563,11 +565,12 @@ impl Trace {
     }
 
     pub fn push(&mut self, t_us: u64, node: &str, kind: EventKind) {
-        self.events.push(Event {
-            t_us,
-            node: node.to_owned(),
-            kind,
-        });
+        self.push_shared(t_us, Arc::from(node), kind);
+    }
+
+    /// [`Trace::push`] with a name the caller already shares.
+    pub fn push_shared(&mut self, t_us: u64, node: Arc<str>, kind: EventKind) {
+        self.events.push(Event { t_us, node, kind });
     }
 
     /// The text form: one event per line, each ending in `\n`.

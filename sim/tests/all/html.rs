@@ -45,7 +45,7 @@ fn caught() -> &'static (u64, Report) {
 fn nodes(trace: &Trace) -> Vec<&str> {
     let mut nodes: Vec<&str> = Vec::new();
     for event in &trace.events {
-        if event.node != SIM && !nodes.contains(&event.node.as_str()) {
+        if *event.node != *SIM && !nodes.contains(&&*event.node) {
             nodes.push(&event.node);
         }
     }

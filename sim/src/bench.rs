@@ -5,6 +5,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use madsim::net::Endpoint;
 
+use crate::scenario::{Faults, Op, Scenario};
+
 /// The echo server's address on the simulated network.
 const SERVER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 7000);
 
@@ -73,4 +75,67 @@ async fn exchange(exchanges: u32) -> u64 {
         done += 1;
     }
     done
+}
+
+/// The cheapest workload on `scenario`'s nodes: every workload call made a direct
+/// `calc.add` on the first exposed `calc-server` (one exchange, one wasm entry, on the far side
+/// only) and no faults. Same nodes, same instants, same number of calls. `None` if no node
+/// exposes a `calc-server`.
+pub fn direct_only(scenario: &Scenario) -> Option<Scenario> {
+    let (node, target) = scenario.nodes.iter().find_map(|node| {
+        let server = node.instances.iter().find(|i| i.app == "calc-server")?;
+        Some((node.name.clone(), server.expose.clone()?))
+    })?;
+    let mut direct = scenario.clone();
+    direct.faults = Faults::default();
+    for (index, call) in direct.calls.iter_mut().enumerate() {
+        // Every sum differs, as in generated workloads: a misrouted reply would show.
+        let a = i32::try_from(index).unwrap_or(i32::MAX);
+        call.op = Op::DirectAdd {
+            node: node.clone(),
+            target: target.clone(),
+            a,
+            b: 1_000_000,
+        };
+    }
+    Some(direct)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario;
+
+    #[test]
+    fn direct_only_keeps_the_calls_and_makes_each_a_direct_add_without_faults() {
+        let generated = scenario::generate(1000);
+        assert!(
+            generated.faults != Faults::default(),
+            "seed 1000 has faults"
+        );
+        let direct = direct_only(&generated).expect("the default topology has a calc-server");
+        assert_eq!(direct.faults, Faults::default());
+        assert_eq!(direct.nodes, generated.nodes);
+        assert_eq!(direct.calls.len(), generated.calls.len());
+        for (index, (call, original)) in direct.calls.iter().zip(&generated.calls).enumerate() {
+            assert_eq!((call.at_ms, &call.node), (original.at_ms, &original.node));
+            let expected = Op::DirectAdd {
+                node: "back".into(),
+                target: "calc".into(),
+                a: i32::try_from(index).unwrap_or(i32::MAX),
+                b: 1_000_000,
+            };
+            assert_eq!(call.op, expected);
+        }
+        assert!(direct.validate().is_ok(), "{:?}", direct.validate());
+    }
+
+    #[test]
+    fn direct_only_needs_a_calc_server() {
+        let mut scenario = scenario::generate(1);
+        for node in &mut scenario.nodes {
+            node.instances.retain(|i| i.app != "calc-server");
+        }
+        assert!(direct_only(&scenario).is_none());
+    }
 }

@@ -8,9 +8,10 @@ fn bench_prints_both_halves_their_ratios_and_memory() {
     let cli = exorun_sim(&["bench", "--seeds", "3"]);
     cli.assert_exit(0);
     cli.assert_stdout(&[
-        "bench: 3 seeds of the default scenario for memory, then again in rounds of 20: with every fault, with none, and a raw madsim echo\n",
+        "bench: 3 seeds of the default scenario for memory, then again in rounds of 20: with every fault, with none, with direct calls only, and a raw madsim echo\n",
         "(0 failed)\n",
         "  no faults ",
+        "  direct ",
         "  echo ",
         "x the echo's time per exchange\n",
         "x the echo's CPU time per exchange (",
@@ -23,6 +24,23 @@ fn bench_prints_both_halves_their_ratios_and_memory() {
         .filter(|l| l.starts_with("  no faults "))
         .count();
     assert_eq!(calm, 2, "{}", cli.output());
+    // The runtime's floor: direct calls, their speed and their CPU ratio, none failed.
+    let direct: Vec<&str> = cli
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("  direct "))
+        .collect();
+    assert_eq!(direct.len(), 2, "{}", cli.output());
+    assert!(
+        direct[0].contains("(0 failed; each call one direct calc.add, no faults)"),
+        "{}",
+        cli.output()
+    );
+    assert!(
+        direct[1].ends_with("clock ticks): the cheapest workload"),
+        "{}",
+        cli.output()
+    );
     let ratio = cli.stdout_value("  ratio ");
     let value: f64 = ratio
         .split_whitespace()

@@ -67,7 +67,7 @@ pub fn main(command: Command) -> ExitCode {
 const BENCH_WARMUP_SEEDS: u64 = 100;
 
 /// Seeds per round of `bench`'s timed pass: each round runs them with every fault, with none,
-/// then the echo, so that all three run under the same load. (Run one after the other, the
+/// with direct calls only, then the echo, so that all four run under the same load. (Run one after the other, the
 /// echo's CPU time for the same work moved by half between two runs on a shared machine, and
 /// the ratio with it.)
 const BENCH_ROUND_SEEDS: u64 = 20;
@@ -106,7 +106,7 @@ impl Spent {
 
 /// `bench`: first the scenario's seeds alone, for memory (what a long exploration does); then
 /// the same seeds again, timed, in rounds that alternate the scenario, the scenario without
-/// faults and the echo. Interleaving the echo's runtimes with the scenario's makes the resident
+/// faults, the runtime's floor (each call one direct `calc.add`, no faults) and the echo. Interleaving the echo's runtimes with the scenario's makes the resident
 /// size creep, which is not what an exploration does: hence the first pass.
 fn bench(seeds: u64, apps: &Path) -> ExitCode {
     let sim = match setup(apps) {
@@ -130,7 +130,9 @@ fn bench(seeds: u64, apps: &Path) -> ExitCode {
     let peak = memory_kib("VmHWM");
 
     let (mut faulty, mut calm, mut echo) = (Spent::new(), Spent::new(), Spent::new());
+    let mut direct = Spent::new();
     let (mut summary, mut calm_summary) = (Summary::default(), Summary::default());
+    let mut direct_summary = Summary::default();
     let (mut echoed, mut echo_exchanges, mut rounds) = (0, 0, 0);
     let mut round_start = 0;
     while round_start < seeds {
@@ -151,6 +153,19 @@ fn bench(seeds: u64, apps: &Path) -> ExitCode {
             }
             calm_summary.add(&report);
         }
+        // The cheapest workload on the same nodes: as many calls, each one direct `calc.add`
+        // exchange, no faults. What the runtime and the harness cost per exchange before the
+        // scenario's proxies, guests on both sides, faults and recoveries add anything.
+        for seed in round.clone() {
+            let Some(scenario) = exorun_sim::bench::direct_only(&scenario::generate(seed)) else {
+                continue;
+            };
+            let report = direct.time(|| sim.run(&scenario, None));
+            if !report.passed() {
+                println!("seed {seed} failed with direct calls only (bench's direct row)");
+            }
+            direct_summary.add(&report);
+        }
         // The echo's seeds make as many exchanges as this round's scenario seeds did.
         let round_rpcs = summary.tally.rpcs - rpcs_before;
         let per_client = u32::try_from(round_rpcs / (round.end - round.start) / 3)
@@ -166,9 +181,10 @@ fn bench(seeds: u64, apps: &Path) -> ExitCode {
     let t = &summary.tally;
     let exchanges = t.rpcs.max(1);
     let calm_exchanges = calm_summary.tally.rpcs.max(1);
+    let direct_exchanges = direct_summary.tally.rpcs.max(1);
     let per_client = echo_exchanges / rounds.max(1);
     println!(
-        "bench: {seeds} seeds of the default scenario for memory, then again in rounds of {BENCH_ROUND_SEEDS}: with every fault, with none, and a raw madsim echo"
+        "bench: {seeds} seeds of the default scenario for memory, then again in rounds of {BENCH_ROUND_SEEDS}: with every fault, with none, with direct calls only, and a raw madsim echo"
     );
     println!(
         "  scenario  {:>8.1} seeds/s  {:>9.0} calls/s  {:>9.0} exchanges/s  simulated/wall {:.1}x  ({} failed)",
@@ -186,6 +202,13 @@ fn bench(seeds: u64, apps: &Path) -> ExitCode {
         calm_summary.failed
     );
     println!(
+        "  direct    {:>8.1} seeds/s  {:>9.0} calls/s  {:>9.0} exchanges/s  ({} failed; each call one direct calc.add, no faults)",
+        seeds as f64 / direct.wall(),
+        direct_summary.tally.calls as f64 / direct.wall(),
+        direct_exchanges as f64 / direct.wall(),
+        direct_summary.failed
+    );
+    println!(
         "  echo      {:>8.1} seeds/s  3 clients x {per_client} exchanges (mean)  {:>9.0} exchanges/s",
         seeds as f64 / echo.wall(),
         echoed as f64 / echo.wall()
@@ -197,7 +220,9 @@ fn bench(seeds: u64, apps: &Path) -> ExitCode {
     );
     // The same ratio in CPU time, which other processes on the machine do not inflate the
     // way they inflate wall time.
-    if let (Some(faulty_cpu), Some(calm_cpu), Some(echo_cpu)) = (faulty.cpu, calm.cpu, echo.cpu) {
+    if let (Some(faulty_cpu), Some(calm_cpu), Some(direct_cpu), Some(echo_cpu)) =
+        (faulty.cpu, calm.cpu, direct.cpu, echo.cpu)
+    {
         let echo_per_exchange = echo_cpu.max(1) as f64 / echoed.max(1) as f64;
         let ratio = |cpu: u64, exchanges: u64| cpu as f64 / exchanges as f64 / echo_per_exchange;
         println!(
@@ -207,6 +232,10 @@ fn bench(seeds: u64, apps: &Path) -> ExitCode {
         println!(
             "  no faults {:.2}x the echo's CPU time per exchange ({calm_cpu} clock ticks)",
             ratio(calm_cpu, calm_exchanges)
+        );
+        println!(
+            "  direct    {:.2}x the echo's CPU time per exchange ({direct_cpu} clock ticks): the cheapest workload",
+            ratio(direct_cpu, direct_exchanges)
         );
     }
     let mib =
@@ -218,7 +247,7 @@ fn bench(seeds: u64, apps: &Path) -> ExitCode {
         mib(rss_end),
         mib(peak)
     );
-    let failed = failed + summary.failed + calm_summary.failed;
+    let failed = failed + summary.failed + calm_summary.failed + direct_summary.failed;
     ExitCode::from(if failed == 0 { 0 } else { 1 })
 }
 

@@ -95,8 +95,9 @@ enum Command {
         files: Vec<PathBuf>,
     },
     /// Measures the process's memory over seeds of the default scenario, then seeds/s of the
-    /// same seeds beside a raw madsim echo with as many exchanges (the floor) and beside the
-    /// same seeds with no faults, alternating in short rounds so that all see the same load.
+    /// same seeds beside a raw madsim echo with as many exchanges (the floor), beside the same
+    /// seeds with no faults and beside their cheapest workload (each call one direct
+    /// `calc.add`, no faults), alternating in short rounds so that all see the same load.
     Bench {
         /// How many seeds of each.
         #[arg(long, default_value_t = 200)]

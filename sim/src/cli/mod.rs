@@ -67,9 +67,9 @@ pub fn main(command: Command) -> ExitCode {
 const BENCH_WARMUP_SEEDS: u64 = 100;
 
 /// Seeds per round of `bench`'s timed pass: each round runs them with every fault, with none,
-/// with direct calls only, then the echo, so that all four run under the same load. (Run one after the other, the
-/// echo's CPU time for the same work moved by half between two runs on a shared machine, and
-/// the ratio with it.)
+/// with direct calls only, then the echo, so that all four run under the same load. (Run one
+/// after the other, the echo's CPU time for the same work moved by half between two runs on a
+/// shared machine, and the ratio with it.)
 const BENCH_ROUND_SEEDS: u64 = 20;
 
 /// Wall and CPU time spent in one part of `bench`'s timed pass, summed over its rounds.
@@ -106,8 +106,9 @@ impl Spent {
 
 /// `bench`: first the scenario's seeds alone, for memory (what a long exploration does); then
 /// the same seeds again, timed, in rounds that alternate the scenario, the scenario without
-/// faults, the runtime's floor (each call one direct `calc.add`, no faults) and the echo. Interleaving the echo's runtimes with the scenario's makes the resident
-/// size creep, which is not what an exploration does: hence the first pass.
+/// faults, its cheapest workload (each call one direct `calc.add`, no faults) and the echo.
+/// Interleaving the echo's runtimes with the scenario's makes the resident size creep, which is
+/// not what an exploration does: hence the first pass.
 fn bench(seeds: u64, apps: &Path) -> ExitCode {
     let sim = match setup(apps) {
         Ok(sim) => sim,

@@ -104,6 +104,46 @@ impl Spent {
     }
 }
 
+/// One kind of seed in `bench`'s timed rounds: its time, and what its runs did.
+struct Variant {
+    spent: Spent,
+    summary: Summary,
+}
+
+impl Variant {
+    fn new() -> Variant {
+        Variant {
+            spent: Spent::new(),
+            summary: Summary::default(),
+        }
+    }
+
+    /// Runs `scenario`, timed, and counts it; a failure is told as `seed S failed {told}`.
+    fn run(&mut self, sim: &Simulator, scenario: &Scenario, told: Option<&str>) {
+        let report = self.spent.time(|| sim.run(scenario, None));
+        if let (false, Some(told)) = (report.passed(), told) {
+            println!("seed {} failed {told}", scenario.seed);
+        }
+        self.summary.add(&report);
+    }
+
+    /// Its RPCs: the exchanges its time is divided by.
+    fn exchanges(&self) -> u64 {
+        self.summary.tally.rpcs.max(1)
+    }
+
+    /// `  LABEL  seeds/s  calls/s  exchanges/s`, the start of its speed line.
+    fn speed(&self, label: &str, seeds: u64) -> String {
+        let wall = self.spent.wall();
+        format!(
+            "  {label:<9} {:>8.1} seeds/s  {:>9.0} calls/s  {:>9.0} exchanges/s",
+            seeds as f64 / wall,
+            self.summary.tally.calls as f64 / wall,
+            self.exchanges() as f64 / wall
+        )
+    }
+}
+
 /// `bench`: first the scenario's seeds alone, for memory (what a long exploration does); then
 /// the same seeds again, timed, in rounds that alternate the scenario, the scenario without
 /// faults, its cheapest workload (each call one direct `calc.add`, no faults) and the echo.
@@ -130,45 +170,42 @@ fn bench(seeds: u64, apps: &Path) -> ExitCode {
     let rss_end = memory_kib("VmRSS");
     let peak = memory_kib("VmHWM");
 
-    let (mut faulty, mut calm, mut echo) = (Spent::new(), Spent::new(), Spent::new());
-    let mut direct = Spent::new();
-    let (mut summary, mut calm_summary) = (Summary::default(), Summary::default());
-    let mut direct_summary = Summary::default();
+    let (mut faulty, mut calm, mut direct) = (Variant::new(), Variant::new(), Variant::new());
+    let mut echo = Spent::new();
     let (mut echoed, mut echo_exchanges, mut rounds) = (0, 0, 0);
     let mut round_start = 0;
     while round_start < seeds {
         let round = round_start..(round_start + BENCH_ROUND_SEEDS).min(seeds);
-        let rpcs_before = summary.tally.rpcs;
+        let rpcs_before = faulty.summary.tally.rpcs;
         for seed in round.clone() {
-            let report = faulty.time(|| sim.run(&scenario::generate(seed), None));
-            summary.add(&report);
+            // Its failures were told in the first pass.
+            faulty.run(&sim, &scenario::generate(seed), None);
         }
         // The same seeds with their fault plans emptied: what the faults (and what they set
         // off: retries, reconnects, reboots) cost, against what the steady workload does.
         for seed in round.clone() {
             let mut scenario = scenario::generate(seed);
             scenario.faults = scenario::Faults::default();
-            let report = calm.time(|| sim.run(&scenario, None));
-            if !report.passed() {
-                println!("seed {seed} failed with its fault plan emptied (bench's no-faults row)");
-            }
-            calm_summary.add(&report);
+            calm.run(
+                &sim,
+                &scenario,
+                Some("with its fault plan emptied (bench's no-faults row)"),
+            );
         }
         // The cheapest workload on the same nodes: as many calls, each one direct `calc.add`
         // exchange, no faults. What the runtime and the harness cost per exchange before the
         // scenario's proxies, guests on both sides, faults and recoveries add anything.
         for seed in round.clone() {
-            let Some(scenario) = exorun_sim::bench::direct_only(&scenario::generate(seed)) else {
-                continue;
-            };
-            let report = direct.time(|| sim.run(&scenario, None));
-            if !report.passed() {
-                println!("seed {seed} failed with direct calls only (bench's direct row)");
+            if let Some(scenario) = exorun_sim::bench::direct_only(&scenario::generate(seed)) {
+                direct.run(
+                    &sim,
+                    &scenario,
+                    Some("with direct calls only (bench's direct row)"),
+                );
             }
-            direct_summary.add(&report);
         }
         // The echo's seeds make as many exchanges as this round's scenario seeds did.
-        let round_rpcs = summary.tally.rpcs - rpcs_before;
+        let round_rpcs = faulty.summary.tally.rpcs - rpcs_before;
         let per_client = u32::try_from(round_rpcs / (round.end - round.start) / 3)
             .unwrap_or(u32::MAX)
             .max(1);
@@ -179,35 +216,25 @@ fn bench(seeds: u64, apps: &Path) -> ExitCode {
         rounds += 1;
         round_start = round.end;
     }
-    let t = &summary.tally;
-    let exchanges = t.rpcs.max(1);
-    let calm_exchanges = calm_summary.tally.rpcs.max(1);
-    let direct_exchanges = direct_summary.tally.rpcs.max(1);
     let per_client = echo_exchanges / rounds.max(1);
     println!(
         "bench: {seeds} seeds of the default scenario for memory, then again in rounds of {BENCH_ROUND_SEEDS}: with every fault, with none, with direct calls only, and a raw madsim echo"
     );
     println!(
-        "  scenario  {:>8.1} seeds/s  {:>9.0} calls/s  {:>9.0} exchanges/s  simulated/wall {:.1}x  ({} failed)",
-        seeds as f64 / faulty.wall(),
-        t.calls as f64 / faulty.wall(),
-        exchanges as f64 / faulty.wall(),
-        t.virtual_us as f64 / 1e6 / faulty.wall(),
-        summary.failed
+        "{}  simulated/wall {:.1}x  ({} failed)",
+        faulty.speed("scenario", seeds),
+        faulty.summary.tally.virtual_us as f64 / 1e6 / faulty.spent.wall(),
+        faulty.summary.failed
     );
     println!(
-        "  no faults {:>8.1} seeds/s  {:>9.0} calls/s  {:>9.0} exchanges/s  ({} failed)",
-        seeds as f64 / calm.wall(),
-        calm_summary.tally.calls as f64 / calm.wall(),
-        calm_exchanges as f64 / calm.wall(),
-        calm_summary.failed
+        "{}  ({} failed)",
+        calm.speed("no faults", seeds),
+        calm.summary.failed
     );
     println!(
-        "  direct    {:>8.1} seeds/s  {:>9.0} calls/s  {:>9.0} exchanges/s  ({} failed; each call one direct calc.add, no faults)",
-        seeds as f64 / direct.wall(),
-        direct_summary.tally.calls as f64 / direct.wall(),
-        direct_exchanges as f64 / direct.wall(),
-        direct_summary.failed
+        "{}  ({} failed; each call one direct calc.add, no faults)",
+        direct.speed("direct", seeds),
+        direct.summary.failed
     );
     println!(
         "  echo      {:>8.1} seeds/s  3 clients x {per_client} exchanges (mean)  {:>9.0} exchanges/s",
@@ -217,26 +244,31 @@ fn bench(seeds: u64, apps: &Path) -> ExitCode {
     let echo_per_exchange = echo.wall() / echoed.max(1) as f64;
     println!(
         "  ratio     {:.2}x the echo's time per exchange",
-        faulty.wall() / exchanges as f64 / echo_per_exchange
+        faulty.spent.wall() / faulty.exchanges() as f64 / echo_per_exchange
     );
     // The same ratio in CPU time, which other processes on the machine do not inflate the
     // way they inflate wall time.
     if let (Some(faulty_cpu), Some(calm_cpu), Some(direct_cpu), Some(echo_cpu)) =
-        (faulty.cpu, calm.cpu, direct.cpu, echo.cpu)
+        (faulty.spent.cpu, calm.spent.cpu, direct.spent.cpu, echo.cpu)
     {
         let echo_per_exchange = echo_cpu.max(1) as f64 / echoed.max(1) as f64;
-        let ratio = |cpu: u64, exchanges: u64| cpu as f64 / exchanges as f64 / echo_per_exchange;
+        let ratio = |cpu: u64, variant: &Variant| {
+            format!(
+                "{:.2}x the echo's CPU time per exchange",
+                cpu as f64 / variant.exchanges() as f64 / echo_per_exchange
+            )
+        };
         println!(
-            "  cpu ratio {:.2}x the echo's CPU time per exchange ({faulty_cpu} and {echo_cpu} clock ticks)",
-            ratio(faulty_cpu, exchanges)
+            "  cpu ratio {} ({faulty_cpu} and {echo_cpu} clock ticks)",
+            ratio(faulty_cpu, &faulty)
         );
         println!(
-            "  no faults {:.2}x the echo's CPU time per exchange ({calm_cpu} clock ticks)",
-            ratio(calm_cpu, calm_exchanges)
+            "  no faults {} ({calm_cpu} clock ticks)",
+            ratio(calm_cpu, &calm)
         );
         println!(
-            "  direct    {:.2}x the echo's CPU time per exchange ({direct_cpu} clock ticks): the cheapest workload",
-            ratio(direct_cpu, direct_exchanges)
+            "  direct    {} ({direct_cpu} clock ticks): the cheapest workload",
+            ratio(direct_cpu, &direct)
         );
     }
     let mib =
@@ -248,7 +280,7 @@ fn bench(seeds: u64, apps: &Path) -> ExitCode {
         mib(rss_end),
         mib(peak)
     );
-    let failed = failed + summary.failed + calm_summary.failed + direct_summary.failed;
+    let failed = failed + faulty.summary.failed + calm.summary.failed + direct.summary.failed;
     ExitCode::from(if failed == 0 { 0 } else { 1 })
 }
 
